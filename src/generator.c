@@ -1,0 +1,417 @@
+/* The ResNet generator's forward pass, planned as a list of layers over
+ * one arena.
+ *
+ *   model.1     reflect-pad 3, conv 7x7, IN, ReLU         [ngf,  H,   W  ]
+ *   model.4     conv 3x3 stride 2, IN, ReLU               [2ngf, H/2, W/2]
+ *   model.7     conv 3x3 stride 2, IN, ReLU               [4ngf, H/4, W/4]
+ *   model.10+i  n blocks: x + IN(conv(ReLU(IN(conv(x)))))  (reflect-pad 1)
+ *   model.10+n  conv-transpose 3x3 stride 2, IN, ReLU     [2ngf, H/2, W/2]
+ *   model.13+n  conv-transpose 3x3 stride 2, IN, ReLU     [ngf,  H,   W  ]
+ *   model.17+n  reflect-pad 3, conv 7x7, tanh             [out,  H,   W  ]
+ *
+ * A convolution followed by InstanceNorm runs without its bias: the norm
+ * subtracts the channel mean, which removes any per-channel constant.
+ * Each layer names the convolution path it runs, so that faster paths can
+ * be chosen per layer without touching the plan.
+ */
+#include <cyclegan/cg-generator.h>
+#include "model-private.h"
+#include "layers.h"
+#include "arena.h"
+#include "pixels-private.h"
+
+#include <cblas.h>
+#include <string.h>
+
+/* Column buffer budget (floats): large layers are run in bands of rows so
+ * that im2col never needs more than this (16 MiB), while each band still
+ * gives sgemm thousands of columns. */
+#define COL_BUDGET ((gsize) 4 << 20)
+
+typedef enum
+{
+  OP_CONV,
+  OP_CONV_T,
+} Op;
+
+typedef enum
+{
+  POST_IN_RELU,                 /* InstanceNorm, ReLU */
+  POST_IN_ADD,                  /* InstanceNorm, + residual */
+  POST_TANH,
+} Post;
+
+typedef enum
+{
+  SLOT_IN,
+  SLOT_A,
+  SLOT_B,
+  SLOT_C,
+  SLOT_OUT,
+  SLOT_COL,
+  N_SLOTS
+} Slot;
+
+typedef struct
+{
+  char name[40];                /* the module, "model.10.conv_block.1" */
+  Op op;
+  CgConvShape shape;
+  const float *weight, *bias;
+  Post post;
+  Slot src, dst, residual;
+  int in_h, in_w, out_h, out_w; /* set by the plan */
+} Layer;
+
+struct _CgGenerator
+{
+  CgModel *model;
+  CgDirection direction;
+  const CgGeneratorParams *params;
+  int n_threads;
+
+  Layer *layers;
+  int n_layers;
+
+  /* the plan: frame size, padded size, arena slots */
+  int width, height;
+  int pw, ph;
+  CgArena arena;
+  gsize slot[N_SLOTS];
+};
+
+static void
+add_layer (CgGenerator * gen, const char *module, Op op, int cin, int cout,
+    int k, int stride, int pad, CgPadMode mode, Post post, Slot src, Slot dst,
+    Slot residual)
+{
+  Layer *l = &gen->layers[gen->n_layers++];
+  char name[64];
+
+  g_strlcpy (l->name, module, sizeof l->name);
+  l->op = op;
+  l->shape = (CgConvShape) {
+  .cin = cin,.cout = cout,.k = k,.stride = stride,.pad = pad,.pad_mode =
+        mode,.output_padding = op == OP_CONV_T ? 1 : 0};
+  g_snprintf (name, sizeof name, "%s.weight", module);
+  l->weight = cg_generator_params_find (gen->params, name);
+  g_snprintf (name, sizeof name, "%s.bias", module);
+  l->bias = post == POST_TANH ?
+      cg_generator_params_find (gen->params, name) : NULL;
+  g_assert (l->weight && (post != POST_TANH || l->bias));
+  l->post = post;
+  l->src = src;
+  l->dst = dst;
+  l->residual = residual;
+}
+
+static void
+build_layers (CgGenerator * gen)
+{
+  const CgGeneratorConfig *c = &gen->params->config;
+  int ngf = c->ngf, nb = c->n_blocks;
+  char m[40];
+
+  gen->layers = g_new0 (Layer, 6 + 2 * nb);
+  add_layer (gen, "model.1", OP_CONV, c->in_channels, ngf, 7, 1, 3,
+      CG_PAD_REFLECT, POST_IN_RELU, SLOT_IN, SLOT_A, 0);
+  add_layer (gen, "model.4", OP_CONV, ngf, 2 * ngf, 3, 2, 1, CG_PAD_ZERO,
+      POST_IN_RELU, SLOT_A, SLOT_B, 0);
+  add_layer (gen, "model.7", OP_CONV, 2 * ngf, 4 * ngf, 3, 2, 1, CG_PAD_ZERO,
+      POST_IN_RELU, SLOT_B, SLOT_A, 0);
+  for (int i = 0; i < nb; i++) {
+    g_snprintf (m, sizeof m, "model.%d.conv_block.%d", CG_GEN_IDX_BLOCK0 + i,
+        CG_BLOCK_IDX_CONV1);
+    add_layer (gen, m, OP_CONV, 4 * ngf, 4 * ngf, 3, 1, 1, CG_PAD_REFLECT,
+        POST_IN_RELU, SLOT_A, SLOT_B, 0);
+    g_snprintf (m, sizeof m, "model.%d.conv_block.%d", CG_GEN_IDX_BLOCK0 + i,
+        CG_BLOCK_IDX_CONV2 (c->dropout_layout));
+    add_layer (gen, m, OP_CONV, 4 * ngf, 4 * ngf, 3, 1, 1, CG_PAD_REFLECT,
+        POST_IN_ADD, SLOT_B, SLOT_C, SLOT_A);
+  }
+  g_snprintf (m, sizeof m, "model.%d", CG_GEN_IDX_UP1 (nb));
+  add_layer (gen, m, OP_CONV_T, 4 * ngf, 2 * ngf, 3, 2, 1, CG_PAD_ZERO,
+      POST_IN_RELU, SLOT_A, SLOT_B, 0);
+  g_snprintf (m, sizeof m, "model.%d", CG_GEN_IDX_UP2 (nb));
+  add_layer (gen, m, OP_CONV_T, 2 * ngf, ngf, 3, 2, 1, CG_PAD_ZERO,
+      POST_IN_RELU, SLOT_B, SLOT_A, 0);
+  g_snprintf (m, sizeof m, "model.%d", CG_GEN_IDX_CONV_OUT (nb));
+  add_layer (gen, m, OP_CONV, ngf, c->out_channels, 7, 1, 3, CG_PAD_REFLECT,
+      POST_TANH, SLOT_A, SLOT_OUT, 0);
+}
+
+CgGenerator *
+cg_generator_new (CgModel * model, CgDirection direction, GError ** error)
+{
+  CgGenerator *gen;
+
+  g_return_val_if_fail (model != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  if (!cg_model_has_direction (model, direction)) {
+    g_set_error (error, CG_ERROR, CG_ERROR_DIRECTION,
+        "%s: holds one generator (A to B) only; direction %s needs G_B",
+        cg_model_get_path (model), cg_direction_to_string (direction) ?
+        cg_direction_to_string (direction) : "(invalid)");
+    return NULL;
+  }
+  gen = g_new0 (CgGenerator, 1);
+  gen->model = cg_model_ref (model);
+  gen->direction = direction;
+  gen->params = cg_model_get_params (model, direction);
+  build_layers (gen);
+  return gen;
+}
+
+void
+cg_generator_free (CgGenerator * gen)
+{
+  if (!gen)
+    return;
+  cg_arena_clear (&gen->arena);
+  g_free (gen->layers);
+  cg_model_unref (gen->model);
+  g_free (gen);
+}
+
+CgModel *
+cg_generator_get_model (const CgGenerator * gen)
+{
+  return gen->model;
+}
+
+CgDirection
+cg_generator_get_direction (const CgGenerator * gen)
+{
+  return gen->direction;
+}
+
+void
+cg_generator_set_threads (CgGenerator * gen, int n_threads)
+{
+  g_return_if_fail (n_threads >= 0);
+  gen->n_threads = n_threads;
+}
+
+int
+cg_generator_get_threads (const CgGenerator * gen)
+{
+  return gen->n_threads;
+}
+
+static void
+layer_out_size (const Layer * l, int h, int w, int *oh, int *ow)
+{
+  if (l->op == OP_CONV)
+    cg_conv2d_out_size (&l->shape, h, w, oh, ow);
+  else
+    cg_conv_transpose2d_out_size (&l->shape, h, w, oh, ow);
+}
+
+gboolean
+cg_generator_prepare (CgGenerator * gen, int width, int height,
+    GError ** error)
+{
+  const CgGeneratorConfig *c = &gen->params->config;
+  gsize act = 0, col = 0, total = 0;
+  int h, w;
+
+  if (gen->arena.base && width == gen->width && height == gen->height)
+    return TRUE;
+
+  /* The padded frame must survive two halvings with a reflect pad of 1
+   * left (H/4 >= 2), and the pad to a multiple of 4 must be a reflection
+   * (at most 3 < H). Both hold from 5 on. */
+  if (width < CG_MIN_FRAME_SIZE || height < CG_MIN_FRAME_SIZE
+      || width > 32768 || height > 32768) {
+    g_set_error (error, CG_ERROR, CG_ERROR_SIZE,
+        "frame size %dx%d: the generator runs %d to 32768 pixels a side",
+        width, height, CG_MIN_FRAME_SIZE);
+    return FALSE;
+  }
+
+  gen->width = width;
+  gen->height = height;
+  gen->pw = (width + 3) & ~3;
+  gen->ph = (height + 3) & ~3;
+
+  h = gen->ph;
+  w = gen->pw;
+  for (int i = 0; i < gen->n_layers; i++) {
+    Layer *l = &gen->layers[i];
+    gsize lcol;
+    l->in_h = h;
+    l->in_w = w;
+    layer_out_size (l, h, w, &l->out_h, &l->out_w);
+    h = l->out_h;
+    w = l->out_w;
+    act = MAX (act, (gsize) l->shape.cout * h * w);
+    lcol = l->op == OP_CONV ?
+        cg_conv2d_col_floats (&l->shape, l->in_h, l->in_w, COL_BUDGET) :
+        cg_conv_transpose2d_col_floats (&l->shape, l->in_h, l->in_w,
+        COL_BUDGET);
+    col = MAX (col, lcol);
+  }
+  g_assert (h == gen->ph && w == gen->pw);
+
+  {
+    gsize sizes[N_SLOTS] = {
+      [SLOT_IN] = (gsize) c->in_channels * gen->ph * gen->pw,
+      [SLOT_A] = act,[SLOT_B] = act,[SLOT_C] = act,
+      [SLOT_OUT] = (gsize) c->out_channels * gen->ph * gen->pw,
+      [SLOT_COL] = col,
+    };
+    for (int s = 0; s < N_SLOTS; s++) {
+      gen->slot[s] = total;
+      total += cg_arena_round (sizes[s]);
+    }
+  }
+
+  if (!cg_arena_reserve (&gen->arena, total)) {
+    gen->width = gen->height = 0;
+    g_set_error (error, CG_ERROR, CG_ERROR_NO_MEMORY,
+        "frame size %dx%d: no memory for the %" G_GSIZE_FORMAT
+        " MiB of scratch space", width, height,
+        total * sizeof (float) >> 20);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static inline float *
+slot_ptr (CgGenerator * gen, Slot s)
+{
+  return gen->arena.base + gen->slot[s];
+}
+
+static void
+apply_threads (const CgGenerator * gen)
+{
+  int n = gen->n_threads ? gen->n_threads : openblas_get_num_procs ();
+  if (openblas_get_num_threads () != n)
+    openblas_set_num_threads (n);
+}
+
+static void
+run_layer (CgGenerator * gen, const Layer * l)
+{
+  float *src = slot_ptr (gen, l->src);
+  float *dst = slot_ptr (gen, l->dst);
+  float *col = slot_ptr (gen, SLOT_COL);
+  int hw = l->out_h * l->out_w;
+
+  if (l->op == OP_CONV)
+    cg_conv2d_forward (dst, src, l->weight, l->bias, &l->shape, l->in_h,
+        l->in_w, col, COL_BUDGET);
+  else
+    cg_conv_transpose2d_forward (dst, src, l->weight, l->bias, &l->shape,
+        l->in_h, l->in_w, col, COL_BUDGET);
+
+  switch (l->post) {
+    case POST_IN_RELU:
+      cg_instance_norm_relu_forward (dst, dst, l->shape.cout, hw);
+      break;
+    case POST_IN_ADD:{
+      float *res = slot_ptr (gen, l->residual);
+      cg_instance_norm_add_forward (res, dst, res, l->shape.cout, hw);
+      break;
+    }
+    case POST_TANH:
+      cg_tanh_forward (dst, dst, (gsize) l->shape.cout * hw);
+      break;
+  }
+}
+
+/* The network on the padded input slot, into the output slot. */
+static void
+run_network (CgGenerator * gen)
+{
+  apply_threads (gen);
+  for (int i = 0; i < gen->n_layers; i++)
+    run_layer (gen, &gen->layers[i]);
+}
+
+gboolean
+cg_generator_run_planar (CgGenerator * gen, const float *src, float *dst,
+    int width, int height, GError ** error)
+{
+  const CgGeneratorConfig *c = &gen->params->config;
+  gsize plane = (gsize) width * height, pplane;
+  float *in, *out;
+
+  if (!cg_generator_prepare (gen, width, height, error))
+    return FALSE;
+  pplane = (gsize) gen->ph * gen->pw;
+  in = slot_ptr (gen, SLOT_IN);
+  out = slot_ptr (gen, SLOT_OUT);
+
+  for (int ch = 0; ch < c->in_channels; ch++)
+    for (int y = 0; y < height; y++)
+      memcpy (in + ch * pplane + (gsize) y * gen->pw,
+          src + ch * plane + (gsize) y * width, sizeof (float) * width);
+  cg_reflect_extend (in, c->in_channels, height, width, gen->ph, gen->pw);
+
+  run_network (gen);
+
+  for (int ch = 0; ch < c->out_channels; ch++)
+    for (int y = 0; y < height; y++)
+      memcpy (dst + ch * plane + (gsize) y * width,
+          out + ch * pplane + (gsize) y * gen->pw, sizeof (float) * width);
+  return TRUE;
+}
+
+gboolean
+cg_generator_run_pixels (CgGenerator * gen, CgPixelFormat format,
+    const guint8 * src, gsize src_stride, guint8 * dst, gsize dst_stride,
+    int width, int height, GError ** error)
+{
+  const CgGeneratorConfig *c = &gen->params->config;
+  gsize pplane;
+  int bpp;
+
+  g_return_val_if_fail ((unsigned) format < CG_PIXEL_N_FORMATS, FALSE);
+  bpp = cg_pixel_format_bpp (format);
+  g_return_val_if_fail (src_stride >= (gsize) width * bpp, FALSE);
+  g_return_val_if_fail (dst_stride >= (gsize) width * bpp, FALSE);
+
+  if (c->in_channels != 3 || c->out_channels != 3) {
+    g_set_error (error, CG_ERROR, CG_ERROR_ARCHITECTURE,
+        "%s: a generator of %d to %d channels cannot run on RGB pixels",
+        cg_model_get_path (gen->model), c->in_channels, c->out_channels);
+    return FALSE;
+  }
+  if (!cg_generator_prepare (gen, width, height, error))
+    return FALSE;
+  pplane = (gsize) gen->ph * gen->pw;
+
+  cg_pixels_to_planes (format, src, src_stride, width, height,
+      slot_ptr (gen, SLOT_IN), gen->pw, pplane);
+  cg_reflect_extend (slot_ptr (gen, SLOT_IN), 3, height, width, gen->ph,
+      gen->pw);
+
+  run_network (gen);
+
+  /* In place (src == dst) the X/alpha bytes are still the input's. */
+  cg_pixels_from_planes (format, slot_ptr (gen, SLOT_OUT), gen->pw, pplane,
+      width, height, dst, dst_stride, src, src_stride);
+  return TRUE;
+}
+
+double
+cg_generator_macs (const CgGenerator * gen, int width, int height)
+{
+  double macs = 0.0;
+  int h = (height + 3) & ~3, w = (width + 3) & ~3;
+
+  for (int i = 0; i < gen->n_layers; i++) {
+    const Layer *l = &gen->layers[i];
+    int oh, ow;
+    layer_out_size (l, h, w, &oh, &ow);
+    /* A transposed convolution does its k*k products per input pixel. */
+    macs += (double) l->shape.cin * l->shape.cout * l->shape.k * l->shape.k *
+        (l->op == OP_CONV ? (double) oh * ow : (double) h * w);
+    h = oh;
+    w = ow;
+  }
+  return macs;
+}

@@ -1,0 +1,52 @@
+/* Reflection padding: the border mirrors the image without repeating the
+ * edge pixel, as torch.nn.ReflectionPad2d does. */
+#include "layers.h"
+
+#include <string.h>
+
+/* Index i in [-n+1, 2n-2] reflected into [0, n). Valid for pads < n. */
+int
+cg_reflect_index (int i, int n)
+{
+  if (i < 0)
+    i = -i;
+  if (i >= n)
+    i = 2 * (n - 1) - i;
+  return i;
+}
+
+/* in: [c, h, w] -> out: [c, h + 2 pad, w + 2 pad] */
+void
+cg_reflect_pad_forward (float *out, const float *in, int c, int h, int w,
+    int pad)
+{
+  int ow = w + 2 * pad, oh = h + 2 * pad;
+
+  for (int ch = 0; ch < c; ch++) {
+    const float *src = in + (gsize) ch * h * w;
+    float *dst = out + (gsize) ch * oh * ow;
+    for (int y = 0; y < oh; y++) {
+      const float *row = src + (gsize) cg_reflect_index (y - pad, h) * w;
+      float *orow = dst + (gsize) y * ow;
+      for (int x = 0; x < pad; x++)
+        orow[x] = row[cg_reflect_index (x - pad, w)];
+      memcpy (orow + pad, row, sizeof (float) * w);
+      for (int x = pad + w; x < ow; x++)
+        orow[x] = row[cg_reflect_index (x - pad, w)];
+    }
+  }
+}
+
+void
+cg_reflect_extend (float *planes, int c, int h, int w, int ph, int pw)
+{
+  for (int ch = 0; ch < c; ch++) {
+    float *p = planes + (gsize) ch * ph * pw;
+    for (int y = 0; y < h; y++)
+      for (int x = w; x < pw; x++)
+        p[(gsize) y * pw + x] = p[(gsize) y * pw + cg_reflect_index (x, w)];
+    for (int y = h; y < ph; y++)
+      memcpy (p + (gsize) y * pw, p + (gsize) cg_reflect_index (y, h) * pw,
+          sizeof (float) * pw);
+  }
+}
