@@ -14,7 +14,7 @@
  * Each layer names the convolution path it runs, so that faster paths can
  * be chosen per layer without touching the plan.
  */
-#include <cyclegan/cg-generator.h>
+#include "generator-private.h"
 #include "model-private.h"
 #include "layers.h"
 #include "arena.h"
@@ -72,6 +72,8 @@ struct _CgGenerator
 
   Layer *layers;
   int n_layers;
+
+  double *layer_ms;             /* profile, or NULL */
 
   /* the plan: frame size, padded size, arena slots */
   int width, height;
@@ -327,8 +329,12 @@ static void
 run_network (CgGenerator * gen)
 {
   apply_threads (gen);
-  for (int i = 0; i < gen->n_layers; i++)
+  for (int i = 0; i < gen->n_layers; i++) {
+    gint64 t0 = gen->layer_ms ? g_get_monotonic_time () : 0;
     run_layer (gen, &gen->layers[i]);
+    if (gen->layer_ms)
+      gen->layer_ms[i] += (g_get_monotonic_time () - t0) / 1000.0;
+  }
 }
 
 gboolean
@@ -397,6 +403,49 @@ cg_generator_run_pixels (CgGenerator * gen, CgPixelFormat format,
   return TRUE;
 }
 
+int
+cg_generator_n_layers (const CgGenerator * gen)
+{
+  return gen->n_layers;
+}
+
+const char *
+cg_generator_layer_name (const CgGenerator * gen, int i)
+{
+  g_return_val_if_fail (i >= 0 && i < gen->n_layers, NULL);
+  return gen->layers[i].name;
+}
+
+static double
+layer_macs (const Layer * l, int h, int w, int oh, int ow)
+{
+  /* A transposed convolution does its k*k products per input pixel. */
+  return (double) l->shape.cin * l->shape.cout * l->shape.k * l->shape.k *
+      (l->op == OP_CONV ? (double) oh * ow : (double) h * w);
+}
+
+double
+cg_generator_layer_macs (const CgGenerator * gen, int i)
+{
+  const Layer *l = &gen->layers[i];
+  return layer_macs (l, l->in_h, l->in_w, l->out_h, l->out_w);
+}
+
+char *
+cg_generator_layer_describe (const CgGenerator * gen, int i)
+{
+  const Layer *l = &gen->layers[i];
+  return g_strdup_printf ("%s %dx%d/%d %d->%d %dx%d",
+      l->op == OP_CONV ? "conv" : "convT", l->shape.k, l->shape.k,
+      l->shape.stride, l->shape.cin, l->shape.cout, l->out_w, l->out_h);
+}
+
+void
+cg_generator_set_layer_times (CgGenerator * gen, double *ms)
+{
+  gen->layer_ms = ms;
+}
+
 double
 cg_generator_macs (const CgGenerator * gen, int width, int height)
 {
@@ -407,9 +456,7 @@ cg_generator_macs (const CgGenerator * gen, int width, int height)
     const Layer *l = &gen->layers[i];
     int oh, ow;
     layer_out_size (l, h, w, &oh, &ow);
-    /* A transposed convolution does its k*k products per input pixel. */
-    macs += (double) l->shape.cin * l->shape.cout * l->shape.k * l->shape.k *
-        (l->op == OP_CONV ? (double) oh * ow : (double) h * w);
+    macs += layer_macs (l, h, w, oh, ow);
     h = oh;
     w = ow;
   }

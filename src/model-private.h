@@ -52,6 +52,12 @@ void cg_generator_params_free (CgGeneratorParams * params);
 float *cg_generator_params_find (const CgGeneratorParams * params,
     const char *name);
 
+/* PyTorch's default initialization of Conv2d/ConvTranspose2d: weights and
+ * biases uniform in +-1/sqrt(fan_in), from a seeded generator (benchmarks
+ * and tests; the trainer uses the paper's N(0, 0.02)). */
+void cg_generator_params_init_default (CgGeneratorParams * params,
+    guint32 seed);
+
 /* The parameters of one direction of the model, or NULL. */
 const CgGeneratorParams *cg_model_get_params (const CgModel * model,
     CgDirection direction);

@@ -132,6 +132,26 @@ cg_generator_params_free (CgGeneratorParams * p)
   g_free (p);
 }
 
+void
+cg_generator_params_init_default (CgGeneratorParams * p, guint32 seed)
+{
+  GRand *rand = g_rand_new_with_seed (seed);
+  double bound = 0.0;
+
+  for (guint i = 0; i < p->n_specs; i++) {
+    const CgParamSpec *s = &p->specs[i];
+    float *x = p->data + s->offset;
+    /* fan_in: [out, in, k, k] for a conv, [in, out, k, k] for a
+     * transposed one, whose fan_in PyTorch takes from dim 1 too. The bias
+     * uses its weight's bound, which comes just before it. */
+    if (s->n_dims == 4)
+      bound = 1.0 / sqrt ((double) s->shape[1] * s->shape[2] * s->shape[3]);
+    for (gsize j = 0; j < s->n_elements; j++)
+      x[j] = (float) g_rand_double_range (rand, -bound, bound);
+  }
+  g_rand_free (rand);
+}
+
 float *
 cg_generator_params_find (const CgGeneratorParams * p, const char *name)
 {
