@@ -766,6 +766,40 @@ test_write_fails_midway (void)
   }
 }
 
+/* A real full disk, where one is at hand: CG_TEST_SMALL_FS_DIR names an
+ * empty directory on a file system smaller than 4 MB, e.g. a tmpfs mounted
+ * with -o size=64k. */
+static void
+test_write_enospc (void)
+{
+  const char *dir = g_getenv ("CG_TEST_SMALL_FS_DIR");
+  g_autofree char *path = NULL;
+  const gint64 shape[] = { 1024 * 1024 };
+  float *x;
+  CgTensorOut out;
+  GError *error = NULL;
+
+  if (!dir) {
+    g_test_skip ("set CG_TEST_SMALL_FS_DIR to a directory on a small file "
+        "system");
+    return;
+  }
+  path = g_build_filename (dir, "m.safetensors", NULL);
+  x = g_new0 (float, 1024 * 1024);
+  out = tensor_out ("x", CG_DTYPE_F32, 1, shape, x);
+  g_assert_true (g_file_set_contents (path, "old model", -1, NULL));
+  g_assert_false (cg_safetensors_write (path, &out, 1, NULL, &error));
+  g_assert_error (error, CG_ERROR, CG_ERROR_IO);
+  g_assert_true (g_str_has_prefix (error->message, path));
+  g_assert_nonnull (strstr (error->message, g_strerror (ENOSPC)));
+  g_test_message ("%s", error->message);
+  g_clear_error (&error);
+  assert_file_contents (path, "old model");
+  g_assert_cmpuint (count_dir_entries (dir), ==, 1);
+  g_unlink (path);
+  g_free (x);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -786,6 +820,7 @@ main (int argc, char **argv)
   g_test_add_func ("/safetensors/write/unwritable", test_write_unwritable);
   g_test_add_func ("/safetensors/write/fails-midway",
       test_write_fails_midway);
+  g_test_add_func ("/safetensors/write/enospc", test_write_enospc);
 
   return g_test_run ();
 }
