@@ -17,4 +17,20 @@ double cg_generator_layer_macs (const CgGenerator * gen, int i);
  * (convolution and what is fused after it) into ms[i]. */
 void cg_generator_set_layer_times (CgGenerator * gen, double *ms);
 
+/* The convolution paths. AUTO lets the chooser in generator.c pick per
+ * layer; the others force a path wherever the layer's shape allows it
+ * (elsewhere im2col), so the tests cover each. */
+typedef enum
+{
+  CG_CONV_PATH_AUTO,
+  CG_CONV_PATH_IM2COL,
+  CG_CONV_PATH_WINOGRAD,
+  CG_CONV_PATH_THIN,
+} CgConvPath;
+
+void cg_generator_force_path (CgGenerator * gen, CgConvPath path);
+/* "im2col", "winograd", "thin", "auto"; parse returns FALSE otherwise */
+const char *cg_conv_path_name (CgConvPath path);
+gboolean cg_conv_path_from_name (const char *name, CgConvPath * path);
+
 G_END_DECLS

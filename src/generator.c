@@ -56,6 +56,8 @@ typedef struct
 {
   char name[40];                /* the module, "model.10.conv_block.1" */
   Op op;
+  CgConvPath path;              /* never AUTO once planned */
+  float *prepared;              /* weights transformed for the path */
   CgConvShape shape;
   const float *weight, *bias;
   Post post;
@@ -74,6 +76,7 @@ struct _CgGenerator
   int n_layers;
 
   double *layer_ms;             /* profile, or NULL */
+  CgConvPath forced;
 
   /* the plan: frame size, padded size, arena slots */
   int width, height;
@@ -142,6 +145,100 @@ build_layers (CgGenerator * gen)
       POST_TANH, SLOT_A, SLOT_OUT, 0);
 }
 
+/* The algorithm chooser. Measured with `cyclegan-bench --layers` (2
+ * threads, OPENBLAS_CORETYPE Haswell and SkylakeX) on ngf 16/6 blocks at
+ * 320x240 and 64/9 at 256x256:
+ * - 3x3 stride 1 (the residual blocks): Winograd F(4,3) beats im2col at
+ *   every channel count we run (16 to 256), 2.5-3.5x at 256 channels.
+ * - 7x7 to 3 channels: the thin path runs ~8x faster than im2col, whose
+ *   GEMM has M = 3; with 8 or more output channels im2col's M is no
+ *   longer the bottleneck, hence the threshold.
+ * - everything else (stride-2 and transposed convolutions, the 7x7 input
+ *   layer): im2col. */
+#define THIN_MAX_COUT 4
+
+static CgConvPath
+choose_path (const Layer * l, CgConvPath forced)
+{
+  const CgConvShape *s = &l->shape;
+  gboolean winograd = l->op == OP_CONV && s->k == 3 && s->stride == 1
+      && s->pad == 1;
+  gboolean thin = l->op == OP_CONV && s->stride == 1
+      && 2 * s->pad == s->k - 1;
+
+  switch (forced) {
+    case CG_CONV_PATH_IM2COL:
+      return CG_CONV_PATH_IM2COL;
+    case CG_CONV_PATH_WINOGRAD:
+      return winograd ? CG_CONV_PATH_WINOGRAD : CG_CONV_PATH_IM2COL;
+    case CG_CONV_PATH_THIN:
+      return thin ? CG_CONV_PATH_THIN : CG_CONV_PATH_IM2COL;
+    case CG_CONV_PATH_AUTO:
+      break;
+  }
+  if (winograd)
+    return CG_CONV_PATH_WINOGRAD;
+  if (thin && s->cout <= THIN_MAX_COUT)
+    return CG_CONV_PATH_THIN;
+  return CG_CONV_PATH_IM2COL;
+}
+
+/* Choose each layer's path and transform its weights for it. */
+static void
+plan_paths (CgGenerator * gen)
+{
+  for (int i = 0; i < gen->n_layers; i++) {
+    Layer *l = &gen->layers[i];
+    CgConvPath path = choose_path (l, gen->forced);
+    if (path == l->path)
+      continue;
+    g_clear_pointer (&l->prepared, g_free);
+    l->path = path;
+    if (path == CG_CONV_PATH_WINOGRAD) {
+      l->prepared = g_new (float, CG_WINOGRAD_PREPARED_FLOATS (&l->shape));
+      cg_conv2d_winograd_prepare (l->prepared, l->weight, &l->shape);
+    } else if (path == CG_CONV_PATH_THIN) {
+      l->prepared = g_new (float, (gsize) l->shape.cout * l->shape.k *
+          l->shape.k * l->shape.cin);
+      cg_conv2d_thin_prepare (l->prepared, l->weight, &l->shape);
+    }
+  }
+  /* scratch needs may have changed: plan again at the next frame */
+  cg_arena_clear (&gen->arena);
+}
+
+void
+cg_generator_force_path (CgGenerator * gen, CgConvPath path)
+{
+  gen->forced = path;
+  plan_paths (gen);
+}
+
+static const char *const path_names[] = {
+  [CG_CONV_PATH_AUTO] = "auto",
+  [CG_CONV_PATH_IM2COL] = "im2col",
+  [CG_CONV_PATH_WINOGRAD] = "winograd",
+  [CG_CONV_PATH_THIN] = "thin",
+};
+
+const char *
+cg_conv_path_name (CgConvPath path)
+{
+  return (unsigned) path < G_N_ELEMENTS (path_names) ? path_names[path] :
+      NULL;
+}
+
+gboolean
+cg_conv_path_from_name (const char *name, CgConvPath * path)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (path_names); i++)
+    if (g_strcmp0 (name, path_names[i]) == 0) {
+      *path = i;
+      return TRUE;
+    }
+  return FALSE;
+}
+
 CgGenerator *
 cg_generator_new (CgModel * model, CgDirection direction, GError ** error)
 {
@@ -162,6 +259,7 @@ cg_generator_new (CgModel * model, CgDirection direction, GError ** error)
   gen->direction = direction;
   gen->params = cg_model_get_params (model, direction);
   build_layers (gen);
+  plan_paths (gen);
   return gen;
 }
 
@@ -171,6 +269,8 @@ cg_generator_free (CgGenerator * gen)
   if (!gen)
     return;
   cg_arena_clear (&gen->arena);
+  for (int i = 0; i < gen->n_layers; i++)
+    g_free (gen->layers[i].prepared);
   g_free (gen->layers);
   cg_model_unref (gen->model);
   g_free (gen);
@@ -199,6 +299,24 @@ int
 cg_generator_get_threads (const CgGenerator * gen)
 {
   return gen->n_threads;
+}
+
+static gsize
+layer_scratch (const Layer * l)
+{
+  if (l->op == OP_CONV_T)
+    return cg_conv_transpose2d_col_floats (&l->shape, l->in_h, l->in_w,
+        COL_BUDGET);
+  switch (l->path) {
+    case CG_CONV_PATH_WINOGRAD:
+      return cg_conv2d_winograd_scratch_floats (&l->shape, l->in_h,
+          l->in_w, COL_BUDGET);
+    case CG_CONV_PATH_THIN:
+      return cg_conv2d_thin_scratch_floats (&l->shape, l->in_h, l->in_w,
+          COL_BUDGET);
+    default:
+      return cg_conv2d_col_floats (&l->shape, l->in_h, l->in_w, COL_BUDGET);
+  }
 }
 
 static void
@@ -248,10 +366,7 @@ cg_generator_prepare (CgGenerator * gen, int width, int height,
     h = l->out_h;
     w = l->out_w;
     act = MAX (act, (gsize) l->shape.cout * h * w);
-    lcol = l->op == OP_CONV ?
-        cg_conv2d_col_floats (&l->shape, l->in_h, l->in_w, COL_BUDGET) :
-        cg_conv_transpose2d_col_floats (&l->shape, l->in_h, l->in_w,
-        COL_BUDGET);
+    lcol = layer_scratch (l);
     col = MAX (col, lcol);
   }
   g_assert (h == gen->ph && w == gen->pw);
@@ -302,12 +417,18 @@ run_layer (CgGenerator * gen, const Layer * l)
   float *col = slot_ptr (gen, SLOT_COL);
   int hw = l->out_h * l->out_w;
 
-  if (l->op == OP_CONV)
-    cg_conv2d_forward (dst, src, l->weight, l->bias, &l->shape, l->in_h,
-        l->in_w, col, COL_BUDGET);
-  else
+  if (l->op == OP_CONV_T)
     cg_conv_transpose2d_forward (dst, src, l->weight, l->bias, &l->shape,
         l->in_h, l->in_w, col, COL_BUDGET);
+  else if (l->path == CG_CONV_PATH_WINOGRAD)
+    cg_conv2d_winograd_forward (dst, src, l->prepared, l->bias, &l->shape,
+        l->in_h, l->in_w, col, COL_BUDGET);
+  else if (l->path == CG_CONV_PATH_THIN)
+    cg_conv2d_thin_forward (dst, src, l->prepared, l->bias, &l->shape,
+        l->in_h, l->in_w, col, COL_BUDGET);
+  else
+    cg_conv2d_forward (dst, src, l->weight, l->bias, &l->shape, l->in_h,
+        l->in_w, col, COL_BUDGET);
 
   switch (l->post) {
     case POST_IN_RELU:
@@ -435,9 +556,10 @@ char *
 cg_generator_layer_describe (const CgGenerator * gen, int i)
 {
   const Layer *l = &gen->layers[i];
-  return g_strdup_printf ("%s %dx%d/%d %d->%d %dx%d",
+  return g_strdup_printf ("%s %dx%d/%d %d->%d %dx%d %s",
       l->op == OP_CONV ? "conv" : "convT", l->shape.k, l->shape.k,
-      l->shape.stride, l->shape.cin, l->shape.cout, l->out_w, l->out_h);
+      l->shape.stride, l->shape.cin, l->shape.cout, l->out_w, l->out_h,
+      l->op == OP_CONV ? cg_conv_path_name (l->path) : "col2im");
 }
 
 void

@@ -45,6 +45,29 @@ void cg_conv2d_forward (float *out, const float *in, const float *weight,
     const float *bias, const CgConvShape * s, int h, int w, float *col,
     gsize col_cap);
 
+/* conv_thin.c: few output channels (the 7x7 to RGB), stride 1, "same"
+ * padding: sgemm with M = cout*k*k over the padded input, then shift-add.
+ * `prepared` holds cout*k*k*cin floats from cg_conv2d_thin_prepare. */
+void cg_conv2d_thin_prepare (float *prepared, const float *weight,
+    const CgConvShape * s);
+gsize cg_conv2d_thin_scratch_floats (const CgConvShape * s, int h, int w,
+    gsize budget);
+void cg_conv2d_thin_forward (float *out, const float *in,
+    const float *prepared, const float *bias, const CgConvShape * s, int h,
+    int w, float *scratch, gsize budget);
+
+/* conv_winograd.c: Winograd F(4x4, 3x3) for 3x3 stride-1 convolutions
+ * with pad 1: the input and output transforms around 36 sgemm calls.
+ * `prepared` holds 36*cout*cin floats from cg_conv2d_winograd_prepare. */
+#define CG_WINOGRAD_PREPARED_FLOATS(s) ((gsize) 36 * (s)->cout * (s)->cin)
+void cg_conv2d_winograd_prepare (float *prepared, const float *weight,
+    const CgConvShape * s);
+gsize cg_conv2d_winograd_scratch_floats (const CgConvShape * s, int h,
+    int w, gsize budget);
+void cg_conv2d_winograd_forward (float *out, const float *in,
+    const float *prepared, const float *bias, const CgConvShape * s, int h,
+    int w, float *scratch, gsize budget);
+
 /* conv_transpose.c: cblas_sgemm into columns, then col2im, in bands of
  * input rows. */
 void cg_conv_transpose2d_out_size (const CgConvShape * s, int h, int w,
@@ -68,5 +91,59 @@ void cg_instance_norm_add_forward (float *out, const float *in,
 /* activations.c */
 void cg_relu_forward (float *out, const float *in, gsize n);
 void cg_tanh_forward (float *out, const float *in, gsize n);
+
+/* ---- Training: forward passes the generator does not need, and every
+ * layer's backward pass, beside the forward in the same file. Arguments
+ * in the forward's order with the gradients first: (dinput, dweight,
+ * dbias, doutput, input, weight, shape, dims, scratch). Backward passes
+ * of layers with parameters or fan-in *accumulate* into their gradient
+ * buffers (zeroing is cg_zero_grad); a NULL gradient is not computed. ---- */
+
+/* pad.c: din [c, h, w] += the reflected sum of dout [c, h+2p, w+2p]. */
+void cg_reflect_pad_backward (float *dinput, const float *doutput, int c,
+    int h, int w, int pad);
+
+/* conv.c. The column matrix of output rows y0..y1 of a convolution (the
+ * forward's im2col, padding folded in): [cin*k*k, (y1-y0)*ow]. */
+void cg_conv2d_im2col (float *col, const float *in, const CgConvShape * s,
+    int h, int w, int y0, int y1);
+/* dinput [cin, h, w] += W^T . dout (col2im, reflect padding folds the
+ * border's gradient back onto the pixels it mirrors); dweight [cout, cin,
+ * k, k] += dout . col^T; dbias [cout] += plane sums of dout. `col` as for
+ * the forward (cg_conv2d_col_floats with the same budget). */
+void cg_conv2d_backward (float *dinput, float *dweight, float *dbias,
+    const float *doutput, const float *input, const float *weight,
+    const CgConvShape * s, int h, int w, float *col, gsize col_cap);
+
+/* conv_transpose.c: the input gradient of a transposed convolution is the
+ * plain convolution of dout with the same weight, so the column matrix of
+ * dout ([cout*k*k, h*w]) serves both gradients. `col` holds
+ * cg_conv_transpose2d_col_floats floats. */
+void cg_conv_transpose2d_backward (float *dinput, float *dweight,
+    float *dbias, const float *doutput, const float *input,
+    const float *weight, const CgConvShape * s, int h, int w, float *col,
+    gsize col_cap);
+
+/* instance_norm.c: dinput += rstd (dout - mean (dout) - xhat mean (dout
+ * xhat)), the statistics recomputed from `input` (the layer's input, as
+ * saved by the forward). */
+void cg_instance_norm_backward (float *dinput, const float *doutput,
+    const float *input, int c, int hw);
+
+/* activations.c. Elementwise backward passes write (they may run in place,
+ * dinput == doutput): in these networks an activation's input has no
+ * other consumer, so nothing needs summing. */
+#define CG_LRELU_SLOPE 0.2f
+void cg_leaky_relu_forward (float *out, const float *in, gsize n);
+/* `output` is the forward's output (its sign is the input's). */
+void cg_relu_backward (float *dinput, const float *doutput,
+    const float *output, gsize n);
+void cg_leaky_relu_backward (float *dinput, const float *doutput,
+    const float *output, gsize n);
+void cg_tanh_backward (float *dinput, const float *doutput,
+    const float *output, gsize n);
+/* The residual add out = x + f: both branches receive dout; this adds it
+ * into the branch that already holds a gradient (acc += dout). */
+void cg_add_backward (float *dacc, const float *doutput, gsize n);
 
 G_END_DECLS

@@ -26,6 +26,7 @@ static int opt_warmup = 1;
 static gboolean opt_layers;
 static char *opt_direction = "a2b";
 static int opt_seed = 1;
+static char *opt_path = "auto";
 
 static GOptionEntry entries[] = {
   {"model", 'm', 0, G_OPTION_ARG_FILENAME, &opt_model,
@@ -48,6 +49,8 @@ static GOptionEntry entries[] = {
       "N"},
   {"warmup", 0, 0, G_OPTION_ARG_INT, &opt_warmup,
       "Untimed frames first (1)", "N"},
+  {"path", 0, 0, G_OPTION_ARG_STRING, &opt_path,
+      "Convolution path: auto, im2col, winograd or thin (auto)", "PATH"},
   {"layers", 'l', 0, G_OPTION_ARG_NONE, &opt_layers,
       "Print the time of each layer", NULL},
   {NULL}
@@ -94,6 +97,7 @@ main (int argc, char **argv)
   g_autoptr (CgModel) model = NULL;
   CgGenerator *gen = NULL;
   CgDirection direction;
+  CgConvPath path;
   CgGeneratorConfig config;
   int width, height, n_layers;
   double *ms, *layer_ms;
@@ -119,9 +123,15 @@ main (int argc, char **argv)
     return 2;
   }
 
+  if (!cg_conv_path_from_name (opt_path, &path)) {
+    g_printerr ("cyclegan-bench: unknown --path \"%s\"\n", opt_path);
+    return 2;
+  }
   model = make_model (&error);
   if (model)
     gen = cg_generator_new (model, direction, &error);
+  if (gen)
+    cg_generator_force_path (gen, path);
   if (!gen || !cg_generator_prepare (gen, width, height, &error)) {
     g_printerr ("cyclegan-bench: %s\n", error->message);
     cg_generator_free (gen);
@@ -158,9 +168,9 @@ main (int argc, char **argv)
     double median = opt_frames % 2 ? ms[opt_frames / 2] :
         (ms[opt_frames / 2 - 1] + ms[opt_frames / 2]) / 2;
     double macs = cg_generator_macs (gen, width, height);
-    printf ("model      %s: ngf %d, %d blocks, %s\n",
+    printf ("model      %s: ngf %d, %d blocks, %s, path %s\n",
         opt_model ? opt_model : "random", config.ngf, config.n_blocks,
-        opt_direction);
+        opt_direction, opt_path);
     printf ("frame      %dx%d, %d frames after %d warm-up\n", width, height,
         opt_frames, opt_warmup);
     printf ("threads    %d (OpenBLAS %d), core %s, OPENBLAS_CORETYPE=%s\n",
@@ -178,12 +188,12 @@ main (int argc, char **argv)
     double total = 0.0;
     for (int i = 0; i < n_layers; i++)
       total += layer_ms[i];
-    printf ("\n%-26s %-28s %9s %6s %8s\n", "layer", "shape", "ms/frame",
+    printf ("\n%-26s %-37s %9s %6s %8s\n", "layer", "shape", "ms/frame",
         "share", "GMAC/s");
     for (int i = 0; i < n_layers; i++) {
       g_autofree char *desc = cg_generator_layer_describe (gen, i);
       double t = layer_ms[i] / opt_frames;
-      printf ("%-26s %-28s %9.2f %5.1f%% %8.1f\n",
+      printf ("%-26s %-37s %9.2f %5.1f%% %8.1f\n",
           cg_generator_layer_name (gen, i), desc, t,
           100.0 * layer_ms[i] / total,
           cg_generator_layer_macs (gen, i) / 1e9 / (t / 1000.0));

@@ -2,6 +2,7 @@
  * float in, float out within 1e-4; 8-bit pixels within one level. */
 #include <cyclegan/cyclegan.h>
 #include "golden.h"
+#include "generator-private.h"
 
 #include <string.h>
 
@@ -82,10 +83,14 @@ test_architecture (gconstpointer data)
   cg_model_unref (model);
 }
 
+/* Every test of a model runs with each convolution path forced in turn. */
+static const CgConvPath paths[] = { CG_CONV_PATH_AUTO, CG_CONV_PATH_IM2COL,
+  CG_CONV_PATH_WINOGRAD, CG_CONV_PATH_THIN
+};
+
 static void
-test_planar (gconstpointer data)
+test_planar_path (const ModelCase * m, CgConvPath path)
 {
-  const ModelCase *m = data;
   CgModel *model = load_model (m->model);
   char *io_file = g_strdup_printf ("%s_io.safetensors", m->model);
   CgSafetensors *io = golden_open (io_file);
@@ -98,14 +103,17 @@ test_planar (gconstpointer data)
     GError *error = NULL;
     char what[96];
 
-    if (!gen[c.direction])
+    if (!gen[c.direction]) {
       gen[c.direction] = cg_generator_new (model, c.direction, &error);
-    g_assert_no_error (error);
+      g_assert_no_error (error);
+      cg_generator_force_path (gen[c.direction], path);
+    }
     g_assert_true (cg_generator_run_planar (gen[c.direction], c.input, got,
             c.w, c.h, &error));
     g_assert_no_error (error);
-    g_snprintf (what, sizeof what, "%s case %d (%s, %dx%d)", m->model, k,
-        cg_direction_to_string (c.direction), c.w, c.h);
+    g_snprintf (what, sizeof what, "%s case %d (%s, %dx%d, %s)", m->model,
+        k, cg_direction_to_string (c.direction), c.w, c.h,
+        cg_conv_path_name (path));
     assert_close (what, got, c.output, n, TOL);
 
     /* in place, and a second run on the same plan gives the same */
@@ -121,6 +129,13 @@ test_planar (gconstpointer data)
   cg_safetensors_close (io);
   g_free (io_file);
   cg_model_unref (model);
+}
+
+static void
+test_planar (gconstpointer data)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (paths); i++)
+    test_planar_path (data, paths[i]);
 }
 
 static guint8

@@ -95,6 +95,127 @@ test_conv (gconstpointer data)
   run_conv (c->kase, &c->shape, c->transposed, 1);
 }
 
+/* The fast paths on the golden cases they serve. */
+static void
+test_fast_path (gconstpointer data)
+{
+  const ConvCase *c = data;
+  gboolean winograd = c->shape.k == 3;
+  gint64 is[3], os[3];
+  float *in = t (c->kase, "input", is), *want = t (c->kase, "output", os);
+  float *w = t (c->kase, "weight", NULL), *b = t (c->kase, "bias", NULL);
+  gsize n_out = os[0] * os[1] * os[2];
+  float *got = g_new (float, n_out);
+  float *prep = g_new (float, 36 * c->shape.cout * c->shape.cin * 49);
+
+  /* a roomy budget, then the smallest: one band, then as many as can be */
+  for (gsize budget = 1 << 20; budget; budget = budget > 1 ? 1 : 0) {
+    gsize scratch_n = winograd ?
+        cg_conv2d_winograd_scratch_floats (&c->shape, is[1], is[2], budget) :
+        cg_conv2d_thin_scratch_floats (&c->shape, is[1], is[2], budget);
+    float *scratch = g_new (float, scratch_n);
+    char what[80];
+
+    if (winograd) {
+      cg_conv2d_winograd_prepare (prep, w, &c->shape);
+      cg_conv2d_winograd_forward (got, in, prep, b, &c->shape, is[1], is[2],
+          scratch, budget);
+    } else {
+      cg_conv2d_thin_prepare (prep, w, &c->shape);
+      cg_conv2d_thin_forward (got, in, prep, b, &c->shape, is[1], is[2],
+          scratch, budget);
+    }
+    g_snprintf (what, sizeof what, "%s %s (budget %" G_GSIZE_FORMAT ")",
+        c->kase, winograd ? "winograd" : "thin", budget);
+    assert_close (what, got, want, n_out, TOL);
+    g_free (scratch);
+  }
+  g_free (in);
+  g_free (want);
+  g_free (w);
+  g_free (b);
+  g_free (got);
+  g_free (prep);
+}
+
+/* Fast paths against im2col on random shapes: sizes that are and are not
+ * multiples of the Winograd tile, both padding modes. */
+static void
+test_fast_vs_im2col (void)
+{
+  static const int sizes[][2] = { {5, 7}, {8, 8}, {9, 13}, {16, 12},
+  {2, 2}, {31, 6}
+  };
+  GRand *rand = g_rand_new_with_seed (7);
+
+  for (guint i = 0; i < G_N_ELEMENTS (sizes); i++)
+    for (int variant = 0; variant < 3; variant++) {
+      int h = sizes[i][0], w = sizes[i][1];
+      CgConvShape s = { 3 + variant * 5, 2 + variant * 3, 3, 1, 1,
+        variant == 1 ? CG_PAD_ZERO : CG_PAD_REFLECT, 0
+      };
+      gsize n_in = (gsize) s.cin * h * w, n_out = (gsize) s.cout * h * w;
+      gsize n_w;
+      float *in, *wt, *b, *want, *got, *prep, *scratch;
+      char what[96];
+
+      if (variant == 2) {       /* the thin path's 7x7 */
+        s.k = 7;
+        s.pad = 3;
+        s.cout = 3;
+        n_out = (gsize) s.cout * h * w;
+        if (h <= 3 || w <= 3)
+          continue;             /* reflect pad 3 needs 4 pixels */
+      }
+      n_w = (gsize) s.cout * s.cin * s.k * s.k;
+      in = g_new (float, n_in);
+      wt = g_new (float, n_w);
+      b = g_new (float, s.cout);
+      want = g_new (float, n_out);
+      got = g_new (float, n_out);
+      for (gsize j = 0; j < n_in; j++)
+        in[j] = g_rand_double_range (rand, -2, 2);
+      for (gsize j = 0; j < n_w; j++)
+        wt[j] = g_rand_double_range (rand, -0.5, 0.5);
+      for (int j = 0; j < s.cout; j++)
+        b[j] = g_rand_double_range (rand, -1, 1);
+
+      scratch = g_new (float, MAX (cg_conv2d_col_floats (&s, h, w, 1 << 20),
+              MAX (cg_conv2d_thin_scratch_floats (&s, h, w, 1 << 20),
+                  cg_conv2d_winograd_scratch_floats (&s, h, w, 1 << 20))));
+      prep = g_new (float, 36 * n_w);
+      cg_conv2d_forward (want, in, wt, b, &s, h, w, scratch, 1 << 20);
+      if (s.k == 3) {
+        cg_conv2d_winograd_prepare (prep, wt, &s);
+        cg_conv2d_winograd_forward (got, in, prep, b, &s, h, w, scratch,
+            1 << 20);
+      } else {
+        cg_conv2d_thin_prepare (prep, wt, &s);
+        cg_conv2d_thin_forward (got, in, prep, b, &s, h, w, scratch,
+            1 << 20);
+      }
+      g_snprintf (what, sizeof what, "%s %dx%d %d->%d %s",
+          s.k == 3 ? "winograd" : "thin", w, h, s.cin, s.cout,
+          s.pad_mode == CG_PAD_ZERO ? "zero" : "reflect");
+      {
+        /* Winograd's error grows with the values (its transforms scale by
+         * up to 8 and 1/24): bound it relative to the largest output. */
+        double scale = 1.0;
+        for (gsize j = 0; j < n_out; j++)
+          scale = MAX (scale, fabs (want[j]));
+        assert_close (what, got, want, n_out, 1e-5 * scale);
+      }
+      g_free (in);
+      g_free (wt);
+      g_free (b);
+      g_free (want);
+      g_free (got);
+      g_free (prep);
+      g_free (scratch);
+    }
+  g_rand_free (rand);
+}
+
 static void
 test_instance_norm (gconstpointer data)
 {
@@ -182,6 +303,11 @@ main (int argc, char **argv)
     g_test_add_data_func (path, &conv_cases[i], test_conv);
     g_free (path);
   }
+  g_test_add_data_func ("/layers/winograd/conv3_reflect", &conv_cases[1],
+      test_fast_path);
+  g_test_add_data_func ("/layers/thin/conv7_reflect", &conv_cases[0],
+      test_fast_path);
+  g_test_add_func ("/layers/fast-vs-im2col", test_fast_vs_im2col);
   g_test_add_data_func ("/layers/instance-norm/plain", "instnorm",
       test_instance_norm);
   g_test_add_data_func ("/layers/instance-norm/relu", "instnorm_relu",
