@@ -19,6 +19,7 @@
 #include "layers.h"
 #include "arena.h"
 #include "pixels-private.h"
+#include "parallel.h"
 
 #include <cblas.h>
 #include <string.h>
@@ -76,6 +77,7 @@ struct _CgGenerator
   int n_layers;
 
   double *layer_ms;             /* profile, or NULL */
+  CgPool *pool;                 /* threads of our own, for the non-GEMM passes */
   CgConvPath forced;
 
   /* the plan: frame size, padded size, arena slots */
@@ -197,10 +199,6 @@ plan_paths (CgGenerator * gen)
     if (path == CG_CONV_PATH_WINOGRAD) {
       l->prepared = g_new (float, CG_WINOGRAD_PREPARED_FLOATS (&l->shape));
       cg_conv2d_winograd_prepare (l->prepared, l->weight, &l->shape);
-    } else if (path == CG_CONV_PATH_THIN) {
-      l->prepared = g_new (float, (gsize) l->shape.cout * l->shape.k *
-          l->shape.k * l->shape.cin);
-      cg_conv2d_thin_prepare (l->prepared, l->weight, &l->shape);
     }
   }
   /* scratch needs may have changed: plan again at the next frame */
@@ -269,6 +267,7 @@ cg_generator_free (CgGenerator * gen)
   if (!gen)
     return;
   cg_arena_clear (&gen->arena);
+  cg_pool_free (gen->pool);
   for (int i = 0; i < gen->n_layers; i++)
     g_free (gen->layers[i].prepared);
   g_free (gen->layers);
@@ -402,11 +401,15 @@ slot_ptr (CgGenerator * gen, Slot s)
 }
 
 static void
-apply_threads (const CgGenerator * gen)
+apply_threads (CgGenerator * gen)
 {
-  int n = gen->n_threads ? gen->n_threads : openblas_get_num_procs ();
+  int n = gen->n_threads ? gen->n_threads : (int) g_get_num_processors ();
   if (openblas_get_num_threads () != n)
     openblas_set_num_threads (n);
+  if (!gen->pool || cg_pool_n_threads (gen->pool) != n) {
+    cg_pool_free (gen->pool);
+    gen->pool = cg_pool_new (n);
+  }
 }
 
 static void
@@ -424,7 +427,7 @@ run_layer (CgGenerator * gen, const Layer * l)
     cg_conv2d_winograd_forward (dst, src, l->prepared, l->bias, &l->shape,
         l->in_h, l->in_w, col, COL_BUDGET);
   else if (l->path == CG_CONV_PATH_THIN)
-    cg_conv2d_thin_forward (dst, src, l->prepared, l->bias, &l->shape,
+    cg_conv2d_thin_forward (dst, src, l->weight, l->bias, &l->shape,
         l->in_h, l->in_w, col, COL_BUDGET);
   else
     cg_conv2d_forward (dst, src, l->weight, l->bias, &l->shape, l->in_h,
@@ -450,12 +453,14 @@ static void
 run_network (CgGenerator * gen)
 {
   apply_threads (gen);
+  cg_pool_push (gen->pool);
   for (int i = 0; i < gen->n_layers; i++) {
     gint64 t0 = gen->layer_ms ? g_get_monotonic_time () : 0;
     run_layer (gen, &gen->layers[i]);
     if (gen->layer_ms)
       gen->layer_ms[i] += (g_get_monotonic_time () - t0) / 1000.0;
   }
+  cg_pool_pop ();
 }
 
 gboolean

@@ -46,14 +46,11 @@ void cg_conv2d_forward (float *out, const float *in, const float *weight,
     gsize col_cap);
 
 /* conv_thin.c: few output channels (the 7x7 to RGB), stride 1, "same"
- * padding: sgemm with M = cout*k*k over the padded input, then shift-add.
- * `prepared` holds cout*k*k*cin floats from cg_conv2d_thin_prepare. */
-void cg_conv2d_thin_prepare (float *prepared, const float *weight,
-    const CgConvShape * s);
+ * padding, by direct convolution over padded rows. */
 gsize cg_conv2d_thin_scratch_floats (const CgConvShape * s, int h, int w,
     gsize budget);
 void cg_conv2d_thin_forward (float *out, const float *in,
-    const float *prepared, const float *bias, const CgConvShape * s, int h,
+    const float *weight, const float *bias, const CgConvShape * s, int h,
     int w, float *scratch, gsize budget);
 
 /* conv_winograd.c: Winograd F(4x4, 3x3) for 3x3 stride-1 convolutions

@@ -121,8 +121,7 @@ test_fast_path (gconstpointer data)
       cg_conv2d_winograd_forward (got, in, prep, b, &c->shape, is[1], is[2],
           scratch, budget);
     } else {
-      cg_conv2d_thin_prepare (prep, w, &c->shape);
-      cg_conv2d_thin_forward (got, in, prep, b, &c->shape, is[1], is[2],
+      cg_conv2d_thin_forward (got, in, w, b, &c->shape, is[1], is[2],
           scratch, budget);
     }
     g_snprintf (what, sizeof what, "%s %s (budget %" G_GSIZE_FORMAT ")",
@@ -139,12 +138,13 @@ test_fast_path (gconstpointer data)
 }
 
 /* Fast paths against im2col on random shapes: sizes that are and are not
- * multiples of the Winograd tile, both padding modes. */
+ * multiples of the Winograd tile, rows shorter and longer than the thin
+ * path's 32-float blocks, both padding modes. */
 static void
 test_fast_vs_im2col (void)
 {
   static const int sizes[][2] = { {5, 7}, {8, 8}, {9, 13}, {16, 12},
-  {2, 2}, {31, 6}
+  {2, 2}, {31, 6}, {9, 70}, {37, 40}
   };
   GRand *rand = g_rand_new_with_seed (7);
 
@@ -190,8 +190,7 @@ test_fast_vs_im2col (void)
         cg_conv2d_winograd_forward (got, in, prep, b, &s, h, w, scratch,
             1 << 20);
       } else {
-        cg_conv2d_thin_prepare (prep, wt, &s);
-        cg_conv2d_thin_forward (got, in, prep, b, &s, h, w, scratch,
+        cg_conv2d_thin_forward (got, in, wt, b, &s, h, w, scratch,
             1 << 20);
       }
       g_snprintf (what, sizeof what, "%s %dx%d %d->%d %s",

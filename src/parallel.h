@@ -1,0 +1,33 @@
+/* Our own threads for the passes OpenBLAS does not run: transforms,
+ * im2col, normalization, the thin convolution.
+ *
+ * A CgPool is owned by one generator. While a thread has a pool set as
+ * its current one (cg_pool_push), cg_parallel_for splits work over it;
+ * otherwise it runs the work in the calling thread. So the kernels keep
+ * their signatures and stay usable alone (tests, the trainer).
+ */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef struct _CgPool CgPool;
+
+/* func handles tasks [begin, end). */
+typedef void (*CgParallelFunc) (gpointer data, int begin, int end);
+
+/* A pool of n_threads (the caller counts as one); 1 makes no threads. */
+CgPool *cg_pool_new (int n_threads);
+void cg_pool_free (CgPool * pool);
+int cg_pool_n_threads (const CgPool * pool);
+
+/* Make `pool` the current pool of the calling thread (NULL: none). */
+void cg_pool_push (CgPool * pool);
+void cg_pool_pop (void);
+
+/* Run func over [0, n) in about as many pieces as threads, in the current
+ * pool; returns when all are done. */
+void cg_parallel_for (int n, CgParallelFunc func, gpointer data);
+
+G_END_DECLS

@@ -1,0 +1,35 @@
+/* Portable 8-float vectors (GCC/Clang vector extensions) for the kernels
+ * that are not GEMMs, and function clones for AVX2+FMA machines chosen at
+ * load time (the baseline build targets plain x86-64). */
+#pragma once
+
+#include <string.h>
+
+typedef float cg_v8 __attribute__ ((vector_size (32)));
+
+static inline cg_v8
+cg_v8_load (const float *p)
+{
+  cg_v8 v;
+  memcpy (&v, p, sizeof v);
+  return v;
+}
+
+static inline cg_v8
+cg_v8_splat (float x)
+{
+  return (cg_v8) {
+  x, x, x, x, x, x, x, x};
+}
+
+static inline void
+cg_v8_store (float *p, cg_v8 v)
+{
+  memcpy (p, &v, sizeof v);
+}
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__SANITIZE_ADDRESS__)
+#define CG_SIMD_CLONES __attribute__ ((target_clones ("arch=x86-64-v3", "default")))
+#else
+#define CG_SIMD_CLONES
+#endif
