@@ -1330,15 +1330,85 @@ cg_safetensors_write_to_stream (GOutputStream * out, const char *name,
       error);
 }
 
+/* A minimal output stream over a file descriptor (GUnixOutputStream would
+ * bring in gio-unix-2.0). */
+typedef struct
+{
+  GOutputStream parent;
+  int fd;
+} CgFdStream;
+
+typedef struct
+{
+  GOutputStreamClass parent_class;
+} CgFdStreamClass;
+
+static GType cg_fd_stream_get_type (void);
+G_DEFINE_TYPE (CgFdStream, cg_fd_stream, G_TYPE_OUTPUT_STREAM);
+
+static gssize
+cg_fd_stream_write (GOutputStream * stream, const void *buf, gsize count,
+    GCancellable * cancellable, GError ** error)
+{
+  CgFdStream *self = (CgFdStream *) stream;
+  gssize n;
+
+  do
+    n = write (self->fd, buf, MIN (count, (gsize) G_MAXSSIZE));
+  while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    int saved_errno = errno;
+
+    g_set_error_literal (error, G_IO_ERROR,
+        g_io_error_from_errno (saved_errno), g_strerror (saved_errno));
+    return -1;
+  }
+  return n;
+}
+
+static void
+cg_fd_stream_class_init (CgFdStreamClass * klass)
+{
+  G_OUTPUT_STREAM_CLASS (klass)->write_fn = cg_fd_stream_write;
+}
+
+static void
+cg_fd_stream_init (CgFdStream * self)
+{
+  self->fd = -1;
+}
+
+/* After the rename, the directory entry itself must reach the disk. Best
+ * effort: the new file is in place whatever this says. */
+static void
+sync_directory (const char *dir)
+{
+  int fd = g_open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+
+  if (fd >= 0) {
+    fsync (fd);
+    close (fd);
+  }
+}
+
+/* The temporary file sits beside `path` (rename() does not cross file
+ * systems), is written, fsynced and closed, and only then renamed over
+ * `path`. GIO's g_file_replace() is not used: when `path` does not exist yet
+ * it writes `path` in place, so a failed write would leave a partial model
+ * under the final name. */
 gboolean
 cg_safetensors_write (const char *path, const CgTensorOut * tensors,
     guint n_tensors, GHashTable * metadata, GError ** error)
 {
   g_autoptr (GBytes) header = NULL;
-  g_autoptr (GFile) file = NULL;
-  g_autoptr (GFileOutputStream) out = NULL;
-  g_autoptr (GCancellable) cancel = NULL;
-  GError *io_error = NULL;
+  g_autofree char *dir = NULL;
+  g_autofree char *base = NULL;
+  g_autofree char *tmp_name = NULL;
+  g_autofree char *tmp_path = NULL;
+  CgFdStream *stream;
+  struct stat old;
+  int fd, saved_errno;
+  gboolean ok;
 
   g_return_val_if_fail (path != NULL, FALSE);
   g_return_val_if_fail (n_tensors == 0 || tensors != NULL, FALSE);
@@ -1349,33 +1419,53 @@ cg_safetensors_write (const char *path, const CgTensorOut * tensors,
   if (!header)
     return FALSE;
 
-  /* GIO writes a temporary file in the same directory and renames it over
-   * `path` when the stream is closed; it fsyncs first when an existing
-   * file is replaced, so a crash cannot leave an empty model behind. */
-  file = g_file_new_for_path (path);
-  out = g_file_replace (file, NULL, FALSE, G_FILE_CREATE_NONE, NULL,
-      &io_error);
-  if (!out) {
-    set_error (error, CG_ERROR_IO, path, "cannot write: %s",
-        io_error->message);
-    g_error_free (io_error);
+  dir = g_path_get_dirname (path);
+  base = g_path_get_basename (path);
+  /* Hidden, and short enough for NAME_MAX whatever the name. */
+  tmp_name = g_strdup_printf (".%.200s.tmp-XXXXXX", base);
+  tmp_path = g_build_filename (dir, tmp_name, NULL);
+  fd = g_mkstemp_full (tmp_path, O_WRONLY | O_CLOEXEC, 0666);
+  if (fd < 0) {
+    saved_errno = errno;
+    set_error (error, CG_ERROR_IO, path,
+        "cannot write: cannot create a temporary file in %s: %s", dir,
+        g_strerror (saved_errno));
     return FALSE;
   }
+  /* A replaced file keeps its permissions. */
+  if (stat (path, &old) == 0 && S_ISREG (old.st_mode))
+    fchmod (fd, old.st_mode & 07777);
 
-  cancel = g_cancellable_new ();
-  if (!write_stream (G_OUTPUT_STREAM (out), path, header, tensors, n_tensors,
-          NULL, error)) {
-    /* Closing a replace stream with a cancelled cancellable deletes the
-     * temporary file and leaves `path` as it was. */
-    g_cancellable_cancel (cancel);
-    g_output_stream_close (G_OUTPUT_STREAM (out), cancel, NULL);
-    return FALSE;
-  }
-  if (!g_output_stream_close (G_OUTPUT_STREAM (out), NULL, &io_error)) {
+  stream = g_object_new (cg_fd_stream_get_type (), NULL);
+  stream->fd = fd;
+  ok = write_stream (G_OUTPUT_STREAM (stream), path, header, tensors,
+      n_tensors, NULL, error);
+  g_object_unref (stream);
+
+  /* fsync and close report what delayed allocation only finds out then
+   * (ENOSPC, EIO, EDQUOT). */
+  if (ok && fsync (fd) != 0) {
+    saved_errno = errno;
     set_error (error, CG_ERROR_IO, path, "cannot write: %s",
-        io_error->message);
-    g_error_free (io_error);
+        g_strerror (saved_errno));
+    ok = FALSE;
+  }
+  if (close (fd) != 0 && ok) {
+    saved_errno = errno;
+    set_error (error, CG_ERROR_IO, path, "cannot write: %s",
+        g_strerror (saved_errno));
+    ok = FALSE;
+  }
+  if (ok && g_rename (tmp_path, path) != 0) {
+    saved_errno = errno;
+    set_error (error, CG_ERROR_IO, path, "cannot write: cannot rename %s "
+        "into place: %s", tmp_path, g_strerror (saved_errno));
+    ok = FALSE;
+  }
+  if (!ok) {
+    g_unlink (tmp_path);
     return FALSE;
   }
+  sync_directory (dir);
   return TRUE;
 }

@@ -727,7 +727,8 @@ test_write_unwritable (void)
 /* A write that fails half way, as on a full disk: RLIMIT_FSIZE makes the
  * kernel refuse to grow a file past a size, root or not (EFBIG). In a
  * subprocess, as the limit cannot be raised again. The old file must stay
- * as it was and no temporary file may be left beside it. */
+ * as it was, a new one must not appear, and no temporary file may be left
+ * behind. */
 static void
 test_write_fails_midway (void)
 {
@@ -748,6 +749,13 @@ test_write_fails_midway (void)
     g_assert_true (g_str_has_prefix (error->message, path));
     g_assert_nonnull (strstr (error->message, g_strerror (EFBIG)));
     g_printerr ("%s\n", error->message);
+    g_clear_error (&error);
+
+    /* A new file: nothing may appear under its name. */
+    g_free (path);
+    path = g_build_filename (dir_env, "new.safetensors", NULL);
+    g_assert_false (cg_safetensors_write (path, &out, 1, NULL, &error));
+    g_assert_error (error, CG_ERROR, CG_ERROR_IO);
     g_clear_error (&error);
     g_free (x);
     return;
