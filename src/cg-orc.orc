@@ -129,3 +129,107 @@ mergewl d, lo, hi
 andl t, s, replace
 andl k, a, keep
 orl d, t, k
+
+# ---- Training: the elementwise backward passes and the optimizer ----
+
+# d = max (s, slope * s): LeakyReLU for 0 <= slope < 1
+.function cg_orc_leaky_relu
+.dest 4 d float
+.source 4 s float
+.floatparam 4 slope
+.temp 4 t
+mulf t, s, slope
+maxf d, s, t
+
+# d = g * (o > 0 ? 1 : slope): ReLU (slope 0) and LeakyReLU backward from
+# the forward's output. The comparison mask picks 1.0 by its bits, so
+# factor = slope + (1 - slope) * [o > 0] needs no select.
+.function cg_orc_leaky_relu_backward
+.dest 4 d float
+.source 4 g float
+.source 4 o float
+.floatparam 4 slope
+.floatparam 4 one_minus_slope
+.const 4 zero 0.0
+.const 4 one 1.0
+.temp 4 m
+.temp 4 f
+cmpltf m, zero, o
+andl f, m, one
+mulf f, f, one_minus_slope
+addf f, f, slope
+mulf d, g, f
+
+# d = g * (1 - y * y): tanh backward from its output
+.function cg_orc_tanh_backward
+.dest 4 d float
+.source 4 g float
+.source 4 y float
+.const 4 one 1.0
+.temp 4 t
+mulf t, y, y
+subf t, one, t
+mulf d, g, t
+
+# d = a + s (accumulating a gradient; d may equal a)
+.function cg_orc_add
+.dest 4 d float
+.source 4 a float
+.source 4 s float
+addf d, a, s
+
+# d = a + g * ga + x * xa + c: InstanceNorm backward accumulated,
+# dx += rstd (g - mean g - xhat mean (g xhat)) with xhat = x rstd + off
+# folded into the three coefficients.
+.function cg_orc_in_backward
+.dest 4 d float
+.source 4 a float
+.source 4 g float
+.source 4 x float
+.floatparam 4 ga
+.floatparam 4 xa
+.floatparam 4 c
+.temp 4 t
+.temp 4 u
+mulf t, g, ga
+mulf u, x, xa
+addf t, t, u
+addf t, t, c
+addf d, a, t
+
+# One Adam step (PyTorch's, no weight decay, no amsgrad), in place through
+# aliased sources: m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
+# p -= step * m / (sqrt (v) / sqrt (bc2) + eps), step = lr / bc1.
+.function cg_orc_adam
+.dest 4 p float
+.dest 4 m float
+.dest 4 v float
+.source 4 p0 float
+.source 4 m0 float
+.source 4 v0 float
+.source 4 g float
+.floatparam 4 b1
+.floatparam 4 omb1
+.floatparam 4 b2
+.floatparam 4 omb2
+.floatparam 4 bc2_sqrt
+.floatparam 4 eps
+.floatparam 4 neg_step
+.temp 4 mm
+.temp 4 vv
+.temp 4 t
+mulf mm, m0, b1
+mulf t, g, omb1
+addf mm, mm, t
+mulf vv, v0, b2
+mulf t, g, g
+mulf t, t, omb2
+addf vv, vv, t
+sqrtf t, vv
+divf t, t, bc2_sqrt
+addf t, t, eps
+divf t, mm, t
+mulf t, t, neg_step
+addf p, p0, t
+copyl m, mm
+copyl v, vv

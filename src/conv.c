@@ -6,6 +6,7 @@
  * giving sgemm a wide N.
  */
 #include "layers.h"
+#include "parallel.h"
 
 #include <cblas.h>
 #include <string.h>
@@ -62,12 +63,12 @@ im2col_row (float *dst, const float *src, int w, int ow, int stride, int off,
 }
 
 static void
-im2col_band (float *col, const float *in, const CgConvShape * s, int h,
-    int w, int ow, int y0, int y1)
+im2col_channels (float *col, const float *in, const CgConvShape * s, int h,
+    int w, int ow, int y0, int y1, int ci0, int ci1)
 {
   gsize n = (gsize) (y1 - y0) * ow;
 
-  for (int ci = 0; ci < s->cin; ci++) {
+  for (int ci = ci0; ci < ci1; ci++) {
     const float *plane = in + (gsize) ci * h * w;
     for (int ky = 0; ky < s->k; ky++) {
       for (int kx = 0; kx < s->k; kx++) {
@@ -88,6 +89,32 @@ im2col_band (float *col, const float *in, const CgConvShape * s, int h,
       }
     }
   }
+}
+
+typedef struct
+{
+  float *col;
+  const float *in;
+  const CgConvShape *s;
+  int h, w, ow, y0, y1;
+} Im2colJob;
+
+static void
+im2col_job (gpointer data, int begin, int end)
+{
+  const Im2colJob *j = data;
+  im2col_channels (j->col, j->in, j->s, j->h, j->w, j->ow, j->y0, j->y1,
+      begin, end);
+}
+
+/* Rows of the column matrix for output rows [y0, y1), input channels
+ * split over the current thread pool. */
+static void
+im2col_band (float *col, const float *in, const CgConvShape * s, int h,
+    int w, int ow, int y0, int y1)
+{
+  Im2colJob job = { col, in, s, h, w, ow, y0, y1 };
+  cg_parallel_for (s->cin, im2col_job, &job);
 }
 
 /* out [cout, oh, ow] = weight [cout, cin, k, k] (*) in [cin, h, w] + bias */
@@ -118,5 +145,125 @@ cg_conv2d_forward (float *out, const float *in, const float *weight,
     im2col_band (col, in, s, h, w, ow, y0, y1);
     cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, s->cout, n, kk,
         1.0f, weight, kk, col, n, bias ? 1.0f : 0.0f, dst, (int) ohw);
+  }
+}
+
+/* ---- backward ---- */
+
+void
+cg_conv2d_im2col (float *col, const float *in, const CgConvShape * s, int h,
+    int w, int y0, int y1)
+{
+  int oh, ow;
+
+  cg_conv2d_out_size (s, h, w, &oh, &ow);
+  im2col_band (col, in, s, h, w, ow, y0, y1);
+}
+
+/* The adjoint of im2col_band: each column entry adds into the input pixel
+ * it was read from; entries read from the zero border are dropped, those
+ * read from the reflected border add into the pixel they mirror. */
+static void
+col2im_band (float *din, const float *col, const CgConvShape * s, int h,
+    int w, int ow, int y0, int y1)
+{
+  gsize n = (gsize) (y1 - y0) * ow;
+
+  for (int ci = 0; ci < s->cin; ci++) {
+    float *plane = din + (gsize) ci * h * w;
+    for (int ky = 0; ky < s->k; ky++) {
+      for (int kx = 0; kx < s->k; kx++) {
+        const float *row = col + ((gsize) (ci * s->k + ky) * s->k + kx) * n;
+        int off = kx - s->pad;
+        /* x in [x_lo, x_hi) reads inside the row without reflection */
+        int x_lo = off >= 0 ? 0 : (-off + s->stride - 1) / s->stride;
+        int x_hi = w - off <= 0 ? 0 : (w - off + s->stride - 1) / s->stride;
+        x_lo = MIN (x_lo, ow);
+        x_hi = CLAMP (x_hi, x_lo, ow);
+        for (int y = y0; y < y1; y++) {
+          const float *src = row + (gsize) (y - y0) * ow;
+          int iy = y * s->stride - s->pad + ky;
+          float *dst;
+          if (iy < 0 || iy >= h) {
+            if (s->pad_mode == CG_PAD_ZERO)
+              continue;
+            iy = cg_reflect_index (iy, h);
+          }
+          dst = plane + (gsize) iy * w;
+          if (s->pad_mode == CG_PAD_REFLECT) {
+            for (int x = 0; x < x_lo; x++)
+              dst[cg_reflect_index (x * s->stride + off, w)] += src[x];
+            for (int x = x_hi; x < ow; x++)
+              dst[cg_reflect_index (x * s->stride + off, w)] += src[x];
+          }
+          if (s->stride == 1) {
+            float *d = dst + off;
+            for (int x = x_lo; x < x_hi; x++)
+              d[x] += src[x];
+          } else {
+            for (int x = x_lo; x < x_hi; x++)
+              dst[x * s->stride + off] += src[x];
+          }
+        }
+      }
+    }
+  }
+}
+
+static void
+plane_sums_acc (float *acc, const float *x, int c, gsize n)
+{
+  for (int ch = 0; ch < c; ch++) {
+    const float *p = x + (gsize) ch * n;
+    float lanes[8] = { 0 };
+    double total = 0.0;
+    gsize i = 0;
+    for (; i + 8 <= n; i += 8)
+      for (int l = 0; l < 8; l++)
+        lanes[l] += p[i + l];
+    for (; i < n; i++)
+      total += p[i];
+    for (int l = 0; l < 8; l++)
+      total += lanes[l];
+    acc[ch] += (float) total;
+  }
+}
+
+/* dweight [cout, kk] += dout [cout, n] . col^T [n, kk]; dcol [kk, n] =
+ * weight^T . dout, then col2im. One column buffer serves both, in turn. */
+void
+cg_conv2d_backward (float *dinput, float *dweight, float *dbias,
+    const float *doutput, const float *input, const float *weight,
+    const CgConvShape * s, int h, int w, float *col, gsize col_cap)
+{
+  int oh, ow;
+  int kk = s->cin * s->k * s->k;
+  gsize ohw;
+  int band;
+
+  cg_conv2d_out_size (s, h, w, &oh, &ow);
+  ohw = (gsize) oh * ow;
+  band = band_rows (kk, ow, oh, col_cap);
+
+  if (dbias)
+    plane_sums_acc (dbias, doutput, s->cout, ohw);
+  if (!dweight && !dinput)
+    return;
+
+  for (int y0 = 0; y0 < oh; y0 += band) {
+    int y1 = MIN (y0 + band, oh);
+    int n = (y1 - y0) * ow;
+    const float *g = doutput + (gsize) y0 * ow;
+
+    if (dweight) {
+      im2col_band (col, input, s, h, w, ow, y0, y1);
+      cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, s->cout, kk, n,
+          1.0f, g, (int) ohw, col, n, 1.0f, dweight, kk);
+    }
+    if (dinput) {
+      cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, kk, n, s->cout,
+          1.0f, weight, kk, g, (int) ohw, 0.0f, col, n);
+      col2im_band (dinput, col, s, h, w, ow, y0, y1);
+    }
   }
 }

@@ -7,6 +7,7 @@
  * boundaries harmless.
  */
 #include "layers.h"
+#include "parallel.h"
 
 #include <cblas.h>
 
@@ -34,33 +35,53 @@ cg_conv_transpose2d_col_floats (const CgConvShape * s, int h, int w,
   return rows_k * w * band_rows (rows_k, w, h, col_cap);
 }
 
-static void
-col2im_band (float *out, const float *col, const CgConvShape * s, int w,
-    int oh, int ow, int y0, int y1)
+typedef struct
 {
-  gsize n = (gsize) (y1 - y0) * w;
+  float *out;
+  const float *col;
+  const CgConvShape *s;
+  int w, oh, ow, y0, y1;
+} Col2imJob;
 
-  for (int co = 0; co < s->cout; co++) {
-    float *plane = out + (gsize) co * oh * ow;
+/* Output channels [begin, end) of a band: each channel's scatter-adds
+ * touch only its own plane, so channels run in parallel. */
+static void
+col2im_channels (gpointer data, int begin, int end)
+{
+  const Col2imJob *j = data;
+  const CgConvShape *s = j->s;
+  gsize n = (gsize) (j->y1 - j->y0) * j->w;
+
+  for (int co = begin; co < end; co++) {
+    float *plane = j->out + (gsize) co * j->oh * j->ow;
     for (int ky = 0; ky < s->k; ky++) {
       for (int kx = 0; kx < s->k; kx++) {
-        const float *row = col + ((gsize) (co * s->k + ky) * s->k + kx) * n;
-        for (int y = y0; y < y1; y++) {
+        const float *row = j->col + ((gsize) (co * s->k + ky) * s->k + kx) *
+            n;
+        for (int y = j->y0; y < j->y1; y++) {
           int oy = y * s->stride - s->pad + ky;
-          const float *src = row + (gsize) (y - y0) * w;
+          const float *src = row + (gsize) (y - j->y0) * j->w;
           float *dst;
-          if (oy < 0 || oy >= oh)
+          if (oy < 0 || oy >= j->oh)
             continue;
-          dst = plane + (gsize) oy * ow;
-          for (int x = 0; x < w; x++) {
+          dst = plane + (gsize) oy * j->ow;
+          for (int x = 0; x < j->w; x++) {
             int ox = x * s->stride - s->pad + kx;
-            if (ox >= 0 && ox < ow)
+            if (ox >= 0 && ox < j->ow)
               dst[ox] += src[x];
           }
         }
       }
     }
   }
+}
+
+static void
+col2im_band (float *out, const float *col, const CgConvShape * s, int w,
+    int oh, int ow, int y0, int y1)
+{
+  Col2imJob job = { out, col, s, w, oh, ow, y0, y1 };
+  cg_parallel_for (s->cout, col2im_channels, &job);
 }
 
 /* out [cout, oh, ow] = conv_transpose (in [cin, h, w], weight [cin, cout,
@@ -90,5 +111,61 @@ cg_conv_transpose2d_forward (float *out, const float *in,
     cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, m, n, s->cin,
         1.0f, weight, m, in + (gsize) y0 * w, h * w, 0.0f, col, n);
     col2im_band (out, col, s, w, oh, ow, y0, y1);
+  }
+}
+
+/* ---- backward ---- */
+
+/* The convolution that reads dout the way the forward's col2im wrote it:
+ * over dout [cout, oh, ow] with the same kernel, stride and zero padding,
+ * its output grid is the input's h x w. */
+static CgConvShape
+adjoint_shape (const CgConvShape * s)
+{
+  CgConvShape a = *s;
+  a.cin = s->cout;
+  a.cout = s->cin;
+  a.pad_mode = CG_PAD_ZERO;
+  a.output_padding = 0;
+  return a;
+}
+
+void
+cg_conv_transpose2d_backward (float *dinput, float *dweight, float *dbias,
+    const float *doutput, const float *input, const float *weight,
+    const CgConvShape * s, int h, int w, float *col, gsize col_cap)
+{
+  int oh, ow;
+  int m = s->cout * s->k * s->k;
+  gsize hw = (gsize) h * w;
+  int band = band_rows (m, w, h, col_cap);
+  CgConvShape a = adjoint_shape (s);
+
+  cg_conv_transpose2d_out_size (s, h, w, &oh, &ow);
+  if (dbias) {
+    gsize ohw = (gsize) oh * ow;
+    for (int co = 0; co < s->cout; co++) {
+      const float *p = doutput + co * ohw;
+      double total = 0.0;
+      for (gsize j = 0; j < ohw; j++)
+        total += p[j];
+      dbias[co] += (float) total;
+    }
+  }
+  if (!dweight && !dinput)
+    return;
+
+  for (int y0 = 0; y0 < h; y0 += band) {
+    int y1 = MIN (y0 + band, h);
+    int n = (y1 - y0) * w;
+    cg_conv2d_im2col (col, doutput, &a, oh, ow, y0, y1);
+    /* dweight [cin, m] += in [cin, n] . dcol^T */
+    if (dweight)
+      cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, s->cin, m, n,
+          1.0f, input + (gsize) y0 * w, (int) hw, col, n, 1.0f, dweight, m);
+    /* dinput [cin, n] += weight [cin, m] . dcol */
+    if (dinput)
+      cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, s->cin, n, m,
+          1.0f, weight, m, col, n, 1.0f, dinput + (gsize) y0 * w, (int) hw);
   }
 }

@@ -7,6 +7,7 @@
  */
 #include "layers.h"
 #include "cg-orc.h"
+#include "parallel.h"
 
 #include <math.h>
 
@@ -62,37 +63,125 @@ plane_stats (const float *x, int n, float *scale, float *offset)
   *offset = -mean * rstd;
 }
 
+typedef enum
+{
+  NORM_ONLY,
+  NORM_RELU,
+  NORM_ADD,
+} NormPost;
+
+typedef struct
+{
+  float *out;
+  const float *in, *residual;
+  int hw;
+  NormPost post;
+} NormJob;
+
+/* Channels [begin, end): the statistics, then one fused ORC pass. */
+static void
+norm_channels (gpointer data, int begin, int end)
+{
+  const NormJob *j = data;
+
+  for (int ch = begin; ch < end; ch++) {
+    gsize off = (gsize) ch * j->hw;
+    const float *x = j->in + off;
+    float scale, offset;
+    plane_stats (x, j->hw, &scale, &offset);
+    switch (j->post) {
+      case NORM_ONLY:
+        cg_orc_scale_offset (j->out + off, x, scale, offset, j->hw);
+        break;
+      case NORM_RELU:
+        cg_orc_scale_offset_relu (j->out + off, x, scale, offset, j->hw);
+        break;
+      case NORM_ADD:
+        cg_orc_scale_offset_add (j->out + off, x, j->residual + off, scale,
+            offset, j->hw);
+        break;
+    }
+  }
+}
+
+static void
+norm (float *out, const float *in, const float *residual, int c, int hw,
+    NormPost post)
+{
+  NormJob job = { out, in, residual, hw, post };
+  cg_parallel_for (c, norm_channels, &job);
+}
+
 void
 cg_instance_norm_forward (float *out, const float *in, int c, int hw)
 {
-  for (int ch = 0; ch < c; ch++) {
-    const float *x = in + (gsize) ch * hw;
-    float scale, offset;
-    plane_stats (x, hw, &scale, &offset);
-    cg_orc_scale_offset (out + (gsize) ch * hw, x, scale, offset, hw);
-  }
+  norm (out, in, NULL, c, hw, NORM_ONLY);
 }
 
 void
 cg_instance_norm_relu_forward (float *out, const float *in, int c, int hw)
 {
-  for (int ch = 0; ch < c; ch++) {
-    const float *x = in + (gsize) ch * hw;
-    float scale, offset;
-    plane_stats (x, hw, &scale, &offset);
-    cg_orc_scale_offset_relu (out + (gsize) ch * hw, x, scale, offset, hw);
-  }
+  norm (out, in, NULL, c, hw, NORM_RELU);
 }
 
 void
 cg_instance_norm_add_forward (float *out, const float *in,
     const float *residual, int c, int hw)
 {
+  norm (out, in, residual, c, hw, NORM_ADD);
+}
+
+/* ---- backward ---- */
+
+/* sum (g) and sum (g * (x * scale + offset)) in double over float lanes. */
+static void
+plane_grad_sums (const float *g, const float *x, int n, float scale,
+    float offset, double *sum_g, double *sum_gx)
+{
+  float ag[8] = { 0 }, ax[8] = { 0 };
+  double tg = 0.0, tx = 0.0;
+  int i = 0;
+
+  for (; i + 8 <= n; i += 8)
+    for (int l = 0; l < 8; l++) {
+      ag[l] += g[i + l];
+      ax[l] += g[i + l] * (x[i + l] * scale + offset);
+    }
+  for (; i < n; i++) {
+    tg += g[i];
+    tx += (double) g[i] * (x[i] * scale + offset);
+  }
+  for (int l = 0; l < 8; l++) {
+    tg += ag[l];
+    tx += ax[l];
+  }
+  *sum_g = tg;
+  *sum_gx = tx;
+}
+
+void
+cg_instance_norm_backward (float *dinput, const float *doutput,
+    const float *input, int c, int hw)
+{
   for (int ch = 0; ch < c; ch++) {
-    const float *x = in + (gsize) ch * hw;
-    float scale, offset;
-    plane_stats (x, hw, &scale, &offset);
-    cg_orc_scale_offset_add (out + (gsize) ch * hw, x,
-        residual + (gsize) ch * hw, scale, offset, hw);
+    const float *x = input + (gsize) ch * hw;
+    const float *g = doutput + (gsize) ch * hw;
+    float *d = dinput + (gsize) ch * hw;
+    float rstd, offset;
+    double sum_g, sum_gx, mg, mgx;
+
+    plane_stats (x, hw, &rstd, &offset);
+    plane_grad_sums (g, x, hw, rstd, offset, &sum_g, &sum_gx);
+    mg = sum_g / hw;
+    mgx = sum_gx / hw;
+    /* rstd (g - mg - (x rstd + offset) mgx)
+     *   = g rstd + x (-rstd^2 mgx) + (-rstd (mg + offset mgx)) */
+/* In place: ORC works element by element, so an output may alias the
+ * input at the same index despite the generated prototype's restrict. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wrestrict"
+    cg_orc_in_backward (d, d, g, x, rstd, (float) (-(double) rstd * rstd *
+            mgx), (float) (-(double) rstd * (mg + offset * mgx)), hw);
+#pragma GCC diagnostic pop
   }
 }

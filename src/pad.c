@@ -50,3 +50,24 @@ cg_reflect_extend (float *planes, int c, int h, int w, int ph, int pw)
           sizeof (float) * pw);
   }
 }
+
+/* ---- backward ---- */
+
+/* Each padded position's gradient goes back to the pixel it copied. */
+void
+cg_reflect_pad_backward (float *dinput, const float *doutput, int c, int h,
+    int w, int pad)
+{
+  int ow = w + 2 * pad, oh = h + 2 * pad;
+
+  for (int ch = 0; ch < c; ch++) {
+    const float *src = doutput + (gsize) ch * oh * ow;
+    float *dst = dinput + (gsize) ch * h * w;
+    for (int y = 0; y < oh; y++) {
+      float *row = dst + (gsize) cg_reflect_index (y - pad, h) * w;
+      const float *orow = src + (gsize) y * ow;
+      for (int x = 0; x < ow; x++)
+        row[cg_reflect_index (x - pad, w)] += orow[x];
+    }
+  }
+}
