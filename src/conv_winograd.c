@@ -13,6 +13,7 @@
  * PyTorch goldens the error stays ~1e-6 per layer (tests/core/test-layers).
  */
 #include "layers.h"
+#include "parallel.h"
 
 #include <cblas.h>
 #include <string.h>
@@ -101,15 +102,28 @@ padded_at (const float *row, const CgConvShape * s, int w, int px)
   return row[ix];
 }
 
-/* V [e][ci][t] for the tiles of tile rows [ty0, ty1). */
-static void
-input_transform (float *v, const float *in, const CgConvShape * s, int h,
-    int w, int tiles_x, int ty0, int ty1)
+typedef struct
 {
+  float *buf;                   /* V or out */
+  const float *src;             /* in or M */
+  const float *bias;
+  const CgConvShape *s;
+  int h, w, tiles_x, ty0, ty1;
+} TransformJob;
+
+/* V [e][ci][t] for the tiles of tile rows [ty0, ty1), channels [ci0, ci1). */
+static void
+input_transform (gpointer data, int ci0, int ci1)
+{
+  const TransformJob *j = data;
+  float *v = j->buf;
+  const float *in = j->src;
+  const CgConvShape *s = j->s;
+  int h = j->h, w = j->w, tiles_x = j->tiles_x, ty0 = j->ty0, ty1 = j->ty1;
   gsize nt = (gsize) (ty1 - ty0) * tiles_x;
   gsize estride = (gsize) s->cin * nt;
 
-  for (int ci = 0; ci < s->cin; ci++) {
+  for (int ci = ci0; ci < ci1; ci++) {
     const float *plane = in + (gsize) ci * h * w;
     for (int ty = ty0; ty < ty1; ty++) {
       const float *rows[T];
@@ -156,15 +170,19 @@ input_transform (float *v, const float *in, const CgConvShape * s, int h,
   }
 }
 
-/* out tiles from M [e][co][t] */
+/* out tiles from M [e][co][t], channels [co0, co1) */
 static void
-output_transform (float *out, const float *m, const float *bias,
-    const CgConvShape * s, int h, int w, int tiles_x, int ty0, int ty1)
+output_transform (gpointer data, int co0, int co1)
 {
+  const TransformJob *j = data;
+  float *out = j->buf;
+  const float *m = j->src, *bias = j->bias;
+  const CgConvShape *s = j->s;
+  int h = j->h, w = j->w, tiles_x = j->tiles_x, ty0 = j->ty0, ty1 = j->ty1;
   gsize nt = (gsize) (ty1 - ty0) * tiles_x;
   gsize estride = (gsize) s->cout * nt;
 
-  for (int co = 0; co < s->cout; co++) {
+  for (int co = co0; co < co1; co++) {
     float *plane = out + (gsize) co * h * w;
     float b = bias ? bias[co] : 0.0f;
     for (int ty = ty0; ty < ty1; ty++)
@@ -221,12 +239,15 @@ cg_conv2d_winograd_forward (float *out, const float *in,
     float *v = scratch;
     float *m = scratch + (gsize) E *s->cin * nt;
 
-    input_transform (v, in, s, h, w, tiles_x, ty0, ty1);
+    TransformJob in_job = { v, in, NULL, s, h, w, tiles_x, ty0, ty1 };
+    TransformJob out_job = { out, m, bias, s, h, w, tiles_x, ty0, ty1 };
+
+    cg_parallel_for (s->cin, input_transform, &in_job);
     for (int e = 0; e < E; e++)
       cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, s->cout, nt,
           s->cin, 1.0f, prepared + e * uplane, s->cin,
           v + (gsize) e * s->cin * nt, nt, 0.0f,
           m + (gsize) e * s->cout * nt, nt);
-    output_transform (out, m, bias, s, h, w, tiles_x, ty0, ty1);
+    cg_parallel_for (s->cout, output_transform, &out_job);
   }
 }
