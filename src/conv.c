@@ -143,8 +143,8 @@ cg_conv2d_forward (float *out, const float *in, const float *weight,
           dst[co * ohw + j] = bias[co];
     }
     im2col_band (col, in, s, h, w, ow, y0, y1);
-    cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, s->cout, n, kk,
-        1.0f, weight, kk, col, n, bias ? 1.0f : 0.0f, dst, (int) ohw);
+    cg_sgemm (FALSE, s->cout, n, kk, 1.0f, weight, kk, col, n,
+        bias ? 1.0f : 0.0f, dst, (int) ohw);
   }
 }
 

@@ -108,8 +108,8 @@ cg_conv_transpose2d_forward (float *out, const float *in,
   for (int y0 = 0; y0 < h; y0 += band) {
     int y1 = MIN (y0 + band, h);
     int n = (y1 - y0) * w;
-    cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, m, n, s->cin,
-        1.0f, weight, m, in + (gsize) y0 * w, h * w, 0.0f, col, n);
+    cg_sgemm (TRUE, m, n, s->cin, 1.0f, weight, m, in + (gsize) y0 * w,
+        h * w, 0.0f, col, n);
     col2im_band (out, col, s, w, oh, ow, y0, y1);
   }
 }

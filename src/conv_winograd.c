@@ -222,6 +222,30 @@ output_transform (gpointer data, int co0, int co1)
   }
 }
 
+typedef struct
+{
+  const float *u, *v;
+  float *m;
+  const CgConvShape *s;
+  gsize uplane;
+  int nt;
+} GemmSet;
+
+/* M[e] = U[e] . V[e] for e in [begin, end): the 36 products are
+ * independent, so the pool's threads take whole ones. */
+static void
+domain_gemms (gpointer data, int begin, int end)
+{
+  const GemmSet *g = data;
+  const CgConvShape *s = g->s;
+
+  for (int e = begin; e < end; e++)
+    cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, s->cout, g->nt,
+        s->cin, 1.0f, g->u + e * g->uplane, s->cin,
+        g->v + (gsize) e * s->cin * g->nt, g->nt, 0.0f,
+        g->m + (gsize) e * s->cout * g->nt, g->nt);
+}
+
 void
 cg_conv2d_winograd_forward (float *out, const float *in,
     const float *prepared, const float *bias, const CgConvShape * s, int h,
@@ -243,11 +267,9 @@ cg_conv2d_winograd_forward (float *out, const float *in,
     TransformJob out_job = { out, m, bias, s, h, w, tiles_x, ty0, ty1 };
 
     cg_parallel_for (s->cin, input_transform, &in_job);
-    for (int e = 0; e < E; e++)
-      cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, s->cout, nt,
-          s->cin, 1.0f, prepared + e * uplane, s->cin,
-          v + (gsize) e * s->cin * nt, nt, 0.0f,
-          m + (gsize) e * s->cout * nt, nt);
+    GemmSet gemms = { prepared, v, m, s, uplane, nt };
+
+    cg_parallel_for (E, domain_gemms, &gemms);
     cg_parallel_for (s->cout, output_transform, &out_job);
   }
 }

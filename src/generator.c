@@ -404,8 +404,9 @@ static void
 apply_threads (CgGenerator * gen)
 {
   int n = gen->n_threads ? gen->n_threads : (int) g_get_num_processors ();
-  if (openblas_get_num_threads () != n)
-    openblas_set_num_threads (n);
+  /* Our pool splits every GEMM and pass itself (see cg_sgemm). */
+  if (openblas_get_num_threads () != 1)
+    openblas_set_num_threads (1);
   if (!gen->pool || cg_pool_n_threads (gen->pool) != n) {
     cg_pool_free (gen->pool);
     gen->pool = cg_pool_new (n);

@@ -1,5 +1,7 @@
 #include "parallel.h"
 
+#include <cblas.h>
+
 struct _CgPool
 {
   int n_threads;
@@ -133,4 +135,45 @@ cg_parallel_for (int n, CgParallelFunc func, gpointer data)
   while (pool->pieces_left > 0)
     g_cond_wait (&pool->done_cond, &pool->lock);
   g_mutex_unlock (&pool->lock);
+}
+
+gboolean
+cg_parallel_active (void)
+{
+  return current && current->n_threads > 1;
+}
+
+typedef struct
+{
+  gboolean trans_a;
+  int m, n, k;
+  float alpha, beta;
+  const float *a, *b;
+  int lda, ldb, ldc;
+  float *c;
+} GemmJob;
+
+/* Columns are handed out in blocks of 16 so slices stay aligned to the
+ * kernels' vector width. */
+#define GEMM_COL_BLOCK 16
+
+static void
+gemm_columns (gpointer data, int begin, int end)
+{
+  const GemmJob *j = data;
+  int c0 = begin * GEMM_COL_BLOCK, c1 = MIN (end * GEMM_COL_BLOCK, j->n);
+
+  cblas_sgemm (CblasRowMajor, j->trans_a ? CblasTrans : CblasNoTrans,
+      CblasNoTrans, j->m, c1 - c0, j->k, j->alpha, j->a, j->lda, j->b + c0,
+      j->ldb, j->beta, j->c + c0, j->ldc);
+}
+
+void
+cg_sgemm (gboolean trans_a, int m, int n, int k, float alpha,
+    const float *a, int lda, const float *b, int ldb, float beta, float *c,
+    int ldc)
+{
+  GemmJob job = { trans_a, m, n, k, alpha, beta, a, b, lda, ldb, ldc, c };
+  cg_parallel_for ((n + GEMM_COL_BLOCK - 1) / GEMM_COL_BLOCK, gemm_columns,
+      &job);
 }

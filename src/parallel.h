@@ -30,4 +30,16 @@ void cg_pool_pop (void);
  * pool; returns when all are done. */
 void cg_parallel_for (int n, CgParallelFunc func, gpointer data);
 
+/* Row-major C = alpha op(A) B + beta C, M x N, with the columns of B and C
+ * split over the current pool, each piece one single-threaded sgemm (the
+ * generator runs OpenBLAS with one thread and owns the parallelism: small
+ * GEMMs then pay no OpenBLAS thread hand-off, and the passes between GEMMs
+ * do not compete with OpenBLAS's spinning threads). */
+void cg_sgemm (gboolean trans_a, int m, int n, int k, float alpha,
+    const float *a, int lda, const float *b, int ldb, float beta, float *c,
+    int ldc);
+
+/* Run func(data, i) for i in [0, n) spread over the pool. */
+gboolean cg_parallel_active (void);
+
 G_END_DECLS
