@@ -14,6 +14,7 @@
  */
 #include "layers.h"
 #include "parallel.h"
+#include "simd.h"
 
 #include <cblas.h>
 #include <string.h>
@@ -73,35 +74,6 @@ cg_conv2d_winograd_scratch_floats (const CgConvShape * s, int h, int w,
   return (gsize) E *(s->cin + s->cout) * rows * tiles_x;
 }
 
-/* Row `py` of the padded input, or NULL where it is zero. */
-static inline const float *
-padded_row (const float *plane, const CgConvShape * s, int h, int w, int py)
-{
-  int iy = py - s->pad;
-  if (py >= h + 2 * s->pad)
-    return NULL;
-  if (iy < 0 || iy >= h) {
-    if (s->pad_mode == CG_PAD_ZERO)
-      return NULL;
-    iy = cg_reflect_index (iy, h);
-  }
-  return plane + (gsize) iy * w;
-}
-
-static inline float
-padded_at (const float *row, const CgConvShape * s, int w, int px)
-{
-  int ix = px - s->pad;
-  if (!row || px >= w + 2 * s->pad)
-    return 0.0f;
-  if (ix < 0 || ix >= w) {
-    if (s->pad_mode == CG_PAD_ZERO)
-      return 0.0f;
-    ix = cg_reflect_index (ix, w);
-  }
-  return row[ix];
-}
-
 typedef struct
 {
   float *buf;                   /* V or out */
@@ -111,114 +83,171 @@ typedef struct
   int h, w, tiles_x, ty0, ty1;
 } TransformJob;
 
-/* V [e][ci][t] for the tiles of tile rows [ty0, ty1), channels [ci0, ci1). */
+/* Padded row `py` (reflect or zero; zero past the padded edge) into `dst`
+ * of `pw` floats. */
 static void
+padded_row (float *dst, const float *plane, const CgConvShape * s, int h,
+    int w, int py, int pw)
+{
+  int iy = py - s->pad;
+  const float *src;
+
+  if (py >= h + 2 * s->pad || ((iy < 0 || iy >= h)
+          && s->pad_mode == CG_PAD_ZERO)) {
+    memset (dst, 0, sizeof (float) * pw);
+    return;
+  }
+  src = plane + (gsize) cg_reflect_index (iy, h) * w;
+  for (int px = 0; px < pw; px++) {
+    int ix = px - s->pad;
+    if (ix >= 0 && ix < w)
+      dst[px] = src[ix];
+    else if (px >= w + 2 * s->pad || s->pad_mode == CG_PAD_ZERO)
+      dst[px] = 0.0f;
+    else
+      dst[px] = src[cg_reflect_index (ix, w)];
+  }
+}
+
+/* V [e][ci][t] for the tiles of tile rows [ty0, ty1), channels [ci0, ci1).
+ *
+ * Vectorized over whole rows rather than tile by tile: first B^T along y
+ * for every column x of the tile row (six padded rows in, six rows R_i
+ * out, contiguous), then the columns are split by phase x mod 4 so that
+ * B along x runs over consecutive tiles and writes V contiguously. */
+CG_SIMD_CLONES static void
 input_transform (gpointer data, int ci0, int ci1)
 {
   const TransformJob *j = data;
-  float *v = j->buf;
-  const float *in = j->src;
   const CgConvShape *s = j->s;
-  int h = j->h, w = j->w, tiles_x = j->tiles_x, ty0 = j->ty0, ty1 = j->ty1;
-  gsize nt = (gsize) (ty1 - ty0) * tiles_x;
+  int h = j->h, w = j->w, tiles_x = j->tiles_x;
+  int pw = OT * tiles_x + 2;    /* padded columns the tiles read */
+  int np = tiles_x + 1;         /* tiles, plus one for the +4, +5 taps */
+  gsize nt = (gsize) (j->ty1 - j->ty0) * tiles_x;
   gsize estride = (gsize) s->cin * nt;
+  float *d = cg_thread_scratch ((gsize) T * pw * 2 + (gsize) T * 4 * np);
+  float *r = d + (gsize) T * pw;        /* R_i */
+  float *ph = r + (gsize) T * pw;       /* phases P_{i,c} */
 
   for (int ci = ci0; ci < ci1; ci++) {
-    const float *plane = in + (gsize) ci * h * w;
-    for (int ty = ty0; ty < ty1; ty++) {
-      const float *rows[T];
-      for (int r = 0; r < T; r++)
-        rows[r] = padded_row (plane, s, h, w, ty * OT + r);
-      for (int tx = 0; tx < tiles_x; tx++) {
-        float d[T][T], bd[T][T];
-        gsize t = (gsize) (ty - ty0) * tiles_x + tx;
-        int px0 = tx * OT;
-        gboolean inside = px0 >= s->pad && px0 + T - s->pad <= w;
+    const float *plane = j->src + (gsize) ci * h * w;
+    for (int ty = j->ty0; ty < j->ty1; ty++) {
+      float *vrow = j->buf + (gsize) ci * nt + (gsize) (ty - j->ty0) *
+          tiles_x;
+      const float *d0 = d, *d1 = d + pw, *d2 = d + 2 * pw, *d3 = d + 3 * pw,
+          *d4 = d + 4 * pw, *d5 = d + 5 * pw;
 
-        for (int r = 0; r < T; r++) {
-          if (inside && rows[r])
-            memcpy (d[r], rows[r] + px0 - s->pad, sizeof d[r]);
-          else
-            for (int c = 0; c < T; c++)
-              d[r][c] = padded_at (rows[r], s, w, px0 + c);
+      for (int i = 0; i < T; i++)
+        padded_row (d + (gsize) i * pw, plane, s, h, w, ty * OT + i, pw);
+      for (int x = 0; x < pw; x++) {
+        r[0 * pw + x] = 4 * d0[x] - 5 * d2[x] + d4[x];
+        r[1 * pw + x] = -4 * (d1[x] + d2[x]) + d3[x] + d4[x];
+        r[2 * pw + x] = 4 * (d1[x] - d2[x]) - d3[x] + d4[x];
+        r[3 * pw + x] = -2 * d1[x] - d2[x] + 2 * d3[x] + d4[x];
+        r[4 * pw + x] = 2 * d1[x] - d2[x] - 2 * d3[x] + d4[x];
+        r[5 * pw + x] = 4 * d1[x] - 5 * d3[x] + d5[x];
+      }
+      for (int i = 0; i < T; i++) {
+        const float *ri = r + (gsize) i * pw;
+        float *p0 = ph + (gsize) i * 4 * np, *p1 = p0 + np, *p2 = p1 + np,
+            *p3 = p2 + np;
+        for (int t = 0; t < tiles_x; t++) {
+          p0[t] = ri[OT * t];
+          p1[t] = ri[OT * t + 1];
+          p2[t] = ri[OT * t + 2];
+          p3[t] = ri[OT * t + 3];
         }
-        /* B^T d: along columns */
-        for (int c = 0; c < T; c++) {
-          float d0 = d[0][c], d1 = d[1][c], d2 = d[2][c], d3 = d[3][c],
-              d4 = d[4][c], d5 = d[5][c];
-          bd[0][c] = 4 * d0 - 5 * d2 + d4;
-          bd[1][c] = -4 * (d1 + d2) + d3 + d4;
-          bd[2][c] = 4 * (d1 - d2) - d3 + d4;
-          bd[3][c] = -2 * d1 - d2 + 2 * d3 + d4;
-          bd[4][c] = 2 * d1 - d2 - 2 * d3 + d4;
-          bd[5][c] = 4 * d1 - 5 * d3 + d5;
-        }
-        /* (B^T d) B: along rows */
-        for (int r = 0; r < T; r++) {
-          float d0 = bd[r][0], d1 = bd[r][1], d2 = bd[r][2], d3 = bd[r][3],
-              d4 = bd[r][4], d5 = bd[r][5];
-          float *o = v + (gsize) (r * T) * estride + (gsize) ci * nt + t;
-          o[0 * estride] = 4 * d0 - 5 * d2 + d4;
-          o[1 * estride] = -4 * (d1 + d2) + d3 + d4;
-          o[2 * estride] = 4 * (d1 - d2) - d3 + d4;
-          o[3 * estride] = -2 * d1 - d2 + 2 * d3 + d4;
-          o[4 * estride] = 2 * d1 - d2 - 2 * d3 + d4;
-          o[5 * estride] = 4 * d1 - 5 * d3 + d5;
+        p0[tiles_x] = ri[OT * tiles_x];
+        p1[tiles_x] = ri[OT * tiles_x + 1];
+      }
+      for (int i = 0; i < T; i++) {
+        const float *p0 = ph + (gsize) i * 4 * np, *p1 = p0 + np,
+            *p2 = p1 + np, *p3 = p2 + np, *p4 = p0 + 1, *p5 = p1 + 1;
+        float *v0 = vrow + (gsize) (i * T) * estride;
+        float *v1 = v0 + estride, *v2 = v1 + estride, *v3 = v2 + estride,
+            *v4 = v3 + estride, *v5 = v4 + estride;
+        for (int t = 0; t < tiles_x; t++) {
+          v0[t] = 4 * p0[t] - 5 * p2[t] + p4[t];
+          v1[t] = -4 * (p1[t] + p2[t]) + p3[t] + p4[t];
+          v2[t] = 4 * (p1[t] - p2[t]) - p3[t] + p4[t];
+          v3[t] = -2 * p1[t] - p2[t] + 2 * p3[t] + p4[t];
+          v4[t] = 2 * p1[t] - p2[t] - 2 * p3[t] + p4[t];
+          v5[t] = 4 * p1[t] - 5 * p3[t] + p5[t];
         }
       }
     }
   }
 }
 
-/* out tiles from M [e][co][t], channels [co0, co1) */
-static void
+/* out tiles from M [e][co][t], channels [co0, co1): A^T along the domain
+ * rows and A along its columns, both over consecutive tiles; the four
+ * output phases are then interleaved into the output rows. */
+CG_SIMD_CLONES static void
 output_transform (gpointer data, int co0, int co1)
 {
   const TransformJob *j = data;
-  float *out = j->buf;
-  const float *m = j->src, *bias = j->bias;
   const CgConvShape *s = j->s;
-  int h = j->h, w = j->w, tiles_x = j->tiles_x, ty0 = j->ty0, ty1 = j->ty1;
-  gsize nt = (gsize) (ty1 - ty0) * tiles_x;
+  int h = j->h, w = j->w, tiles_x = j->tiles_x;
+  gsize nt = (gsize) (j->ty1 - j->ty0) * tiles_x;
   gsize estride = (gsize) s->cout * nt;
+  float *am = cg_thread_scratch ((gsize) (OT * T + OT * OT) * tiles_x);
+  float *y = am + (gsize) OT * T * tiles_x;
 
   for (int co = co0; co < co1; co++) {
-    float *plane = out + (gsize) co * h * w;
-    float b = bias ? bias[co] : 0.0f;
-    for (int ty = ty0; ty < ty1; ty++)
-      for (int tx = 0; tx < tiles_x; tx++) {
-        gsize t = (gsize) (ty - ty0) * tiles_x + tx;
-        const float *src = m + (gsize) co * nt + t;
-        float am[OT][T], y[OT][OT];
-        int oy0 = ty * OT, ox0 = tx * OT;
-
-        /* A^T M: along columns */
-        for (int c = 0; c < T; c++) {
-          float m0 = src[(0 * T + c) * estride], m1 =
-              src[(1 * T + c) * estride], m2 = src[(2 * T + c) * estride],
-              m3 = src[(3 * T + c) * estride], m4 =
-              src[(4 * T + c) * estride], m5 = src[(5 * T + c) * estride];
-          am[0][c] = m0 + m1 + m2 + m3 + m4;
-          am[1][c] = m1 - m2 + 2 * (m3 - m4);
-          am[2][c] = m1 + m2 + 4 * (m3 + m4);
-          am[3][c] = m1 - m2 + 8 * (m3 - m4) + m5;
-        }
-        /* (A^T M) A: along rows */
-        for (int r = 0; r < OT; r++) {
-          float m0 = am[r][0], m1 = am[r][1], m2 = am[r][2], m3 = am[r][3],
-              m4 = am[r][4], m5 = am[r][5];
-          y[r][0] = m0 + m1 + m2 + m3 + m4 + b;
-          y[r][1] = m1 - m2 + 2 * (m3 - m4) + b;
-          y[r][2] = m1 + m2 + 4 * (m3 + m4) + b;
-          y[r][3] = m1 - m2 + 8 * (m3 - m4) + m5 + b;
-        }
-        for (int r = 0; r < OT && oy0 + r < h; r++) {
-          float *orow = plane + (gsize) (oy0 + r) * w + ox0;
-          int n = MIN (OT, w - ox0);
-          for (int c = 0; c < n; c++)
-            orow[c] = y[r][c];
+    float *plane = j->buf + (gsize) co * h * w;
+    float b = j->bias ? j->bias[co] : 0.0f;
+    for (int ty = j->ty0; ty < j->ty1; ty++) {
+      const float *mrow = j->src + (gsize) co * nt + (gsize) (ty - j->ty0) *
+          tiles_x;
+      /* A^T M: am[r][c] for each column c of the domain */
+      for (int c = 0; c < T; c++) {
+        const float *m0 = mrow + (gsize) (0 * T + c) * estride,
+            *m1 = mrow + (gsize) (1 * T + c) * estride,
+            *m2 = mrow + (gsize) (2 * T + c) * estride,
+            *m3 = mrow + (gsize) (3 * T + c) * estride,
+            *m4 = mrow + (gsize) (4 * T + c) * estride,
+            *m5 = mrow + (gsize) (5 * T + c) * estride;
+        float *a0 = am + (gsize) (0 * T + c) * tiles_x,
+            *a1 = am + (gsize) (1 * T + c) * tiles_x,
+            *a2 = am + (gsize) (2 * T + c) * tiles_x,
+            *a3 = am + (gsize) (3 * T + c) * tiles_x;
+        for (int t = 0; t < tiles_x; t++) {
+          a0[t] = m0[t] + m1[t] + m2[t] + m3[t] + m4[t];
+          a1[t] = m1[t] - m2[t] + 2 * (m3[t] - m4[t]);
+          a2[t] = m1[t] + m2[t] + 4 * (m3[t] + m4[t]);
+          a3[t] = m1[t] - m2[t] + 8 * (m3[t] - m4[t]) + m5[t];
         }
       }
+      /* (A^T M) A: y[r][q] */
+      for (int r = 0; r < OT; r++) {
+        const float *a = am + (gsize) r * T * tiles_x;
+        const float *c0 = a, *c1 = a + tiles_x, *c2 = a + 2 * tiles_x,
+            *c3 = a + 3 * tiles_x, *c4 = a + 4 * tiles_x, *c5 =
+            a + 5 * tiles_x;
+        float *y0 = y + (gsize) (r * OT) * tiles_x, *y1 = y0 + tiles_x,
+            *y2 = y1 + tiles_x, *y3 = y2 + tiles_x;
+        for (int t = 0; t < tiles_x; t++) {
+          y0[t] = c0[t] + c1[t] + c2[t] + c3[t] + c4[t] + b;
+          y1[t] = c1[t] - c2[t] + 2 * (c3[t] - c4[t]) + b;
+          y2[t] = c1[t] + c2[t] + 4 * (c3[t] + c4[t]) + b;
+          y3[t] = c1[t] - c2[t] + 8 * (c3[t] - c4[t]) + c5[t] + b;
+        }
+      }
+      for (int r = 0; r < OT && ty * OT + r < h; r++) {
+        float *orow = plane + (gsize) (ty * OT + r) * w;
+        const float *y0 = y + (gsize) (r * OT) * tiles_x, *y1 = y0 + tiles_x,
+            *y2 = y1 + tiles_x, *y3 = y2 + tiles_x;
+        int full = w / OT;
+        for (int t = 0; t < full; t++) {
+          orow[OT * t] = y0[t];
+          orow[OT * t + 1] = y1[t];
+          orow[OT * t + 2] = y2[t];
+          orow[OT * t + 3] = y3[t];
+        }
+        for (int x = full * OT; x < w; x++)
+          orow[x] = y[(gsize) (r * OT + x % OT) * tiles_x + full];
+      }
+    }
   }
 }
 

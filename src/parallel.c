@@ -137,10 +137,37 @@ cg_parallel_for (int n, CgParallelFunc func, gpointer data)
   g_mutex_unlock (&pool->lock);
 }
 
-gboolean
-cg_parallel_active (void)
+typedef struct
 {
-  return current && current->n_threads > 1;
+  float *data;
+  gsize n;
+} Scratch;
+
+static void
+scratch_free (gpointer p)
+{
+  Scratch *s = p;
+  g_free (s->data);
+  g_free (s);
+}
+
+static GPrivate scratch_key = G_PRIVATE_INIT (scratch_free);
+
+float *
+cg_thread_scratch (gsize n_floats)
+{
+  Scratch *s = g_private_get (&scratch_key);
+
+  if (!s) {
+    s = g_new0 (Scratch, 1);
+    g_private_set (&scratch_key, s);
+  }
+  if (s->n < n_floats) {
+    g_free (s->data);
+    s->data = g_new (float, n_floats);
+    s->n = n_floats;
+  }
+  return s->data;
 }
 
 typedef struct

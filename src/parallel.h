@@ -39,7 +39,9 @@ void cg_sgemm (gboolean trans_a, int m, int n, int k, float alpha,
     const float *a, int lda, const float *b, int ldb, float beta, float *c,
     int ldc);
 
-/* Run func(data, i) for i in [0, n) spread over the pool. */
-gboolean cg_parallel_active (void);
+/* A scratch buffer of at least `n_floats` for the calling thread, kept
+ * (and grown when asked for more) for the thread's life: kernels running
+ * on the pool get working rows without allocating per frame. */
+float *cg_thread_scratch (gsize n_floats);
 
 G_END_DECLS
