@@ -29,10 +29,6 @@
 
 #include "test-model.h"
 
-#ifdef __SANITIZE_ADDRESS__
-#include <sanitizer/lsan_interface.h>
-#endif
-
 /* Written once by main () before the tests run (tests run in forked
  * children), removed after. ngf 4, one residual block: a frame takes a
  * few milliseconds. */
@@ -937,16 +933,7 @@ main (int argc, char **argv)
 {
   int ret;
 
-  /* With GST_REGISTRY_FORK=no a fresh registry means dlopening every
-   * system plugin in this process; what their libraries' constructors
-   * allocate and drop is not ours to report. */
-#ifdef __SANITIZE_ADDRESS__
-  __lsan_disable ();
-#endif
   gst_check_init (&argc, &argv);
-#ifdef __SANITIZE_ADDRESS__
-  __lsan_enable ();
-#endif
   write_models ();
   ret = gst_check_run_suite (cycleganfilter_suite (), "cycleganfilter",
       __FILE__);
