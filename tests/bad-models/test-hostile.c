@@ -214,6 +214,33 @@ assert_refused (const char *path, int code, const char *expect)
   g_error_free (error);
 }
 
+/* Where meson built cyclegan-translate (CG_TRANSLATE), the tool must
+ * refuse the file too: a non-zero exit, a message naming it, and no output
+ * file left behind. */
+static void
+assert_tool_refuses (const char *path, const char *expect)
+{
+  const char *tool = g_getenv ("CG_TRANSLATE");
+  g_autofree char *out = g_build_filename (tmp_dir, "out.png", NULL);
+  g_autofree char *in = g_build_filename (tmp_dir, "in.png", NULL);
+  g_autofree char *err = NULL;
+  GError *error = NULL;
+  int status;
+  const char *argv[] = { tool, "--model", path, in, out, NULL };
+
+  if (!tool)
+    return;
+  g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL,
+          G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL, &err, &status,
+          &error));
+  g_assert_no_error (error);
+  g_assert_false (g_spawn_check_wait_status (status, NULL));
+  g_assert_nonnull (strstr (err, path));
+  if (expect)
+    g_assert_nonnull (strstr (err, expect));
+  g_assert_false (g_file_test (out, G_FILE_TEST_EXISTS));
+}
+
 static void
 test_hostile (gconstpointer data)
 {
@@ -222,6 +249,7 @@ test_hostile (gconstpointer data)
 
   write_hostile (h, path);
   assert_refused (path, CG_ERROR_FORMAT, h->expect);
+  assert_tool_refuses (path, h->expect);
 
   /* The in-memory entry refuses the same bytes with the same message. */
   {
@@ -290,6 +318,7 @@ test_directory (void)
 
   g_assert_cmpint (g_mkdir (path, 0755), ==, 0);
   assert_refused (path, CG_ERROR_IO, g_strerror (EISDIR));
+  assert_tool_refuses (path, g_strerror (EISDIR));
   g_rmdir (path);
 }
 
@@ -299,6 +328,7 @@ test_nonexistent (void)
   g_autofree char *path = g_build_filename (tmp_dir, "no-such-file", NULL);
 
   assert_refused (path, CG_ERROR_IO, g_strerror (ENOENT));
+  assert_tool_refuses (path, g_strerror (ENOENT));
 }
 
 /* A FIFO would block a plain open() until a writer came. */
@@ -462,6 +492,7 @@ assert_model_refused (const char *path, const char *tensor)
     g_error ("message \"%s\" does not name tensor \"%s\"", error->message,
         tensor);
   g_error_free (error);
+  assert_tool_refuses (path, tensor);
 }
 
 /* The helper's files load: so the refusals below are for what each test
