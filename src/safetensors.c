@@ -10,6 +10,7 @@
  */
 
 #include "safetensors.h"
+#include "atomic-file.h"
 
 #include <cyclegan/cg-error.h>
 #include <json-glib/json-glib.h>
@@ -1330,85 +1331,28 @@ cg_safetensors_write_to_stream (GOutputStream * out, const char *name,
       error);
 }
 
-/* A minimal output stream over a file descriptor (GUnixOutputStream would
- * bring in gio-unix-2.0). */
 typedef struct
 {
-  GOutputStream parent;
-  int fd;
-} CgFdStream;
+  const char *path;
+  GBytes *header;
+  const CgTensorOut *tensors;
+  guint n_tensors;
+} WriteJob;
 
-typedef struct
+static gboolean
+write_job (GOutputStream * out, gpointer data, GError ** error)
 {
-  GOutputStreamClass parent_class;
-} CgFdStreamClass;
-
-static GType cg_fd_stream_get_type (void);
-G_DEFINE_TYPE (CgFdStream, cg_fd_stream, G_TYPE_OUTPUT_STREAM);
-
-static gssize
-cg_fd_stream_write (GOutputStream * stream, const void *buf, gsize count,
-    GCancellable * cancellable, GError ** error)
-{
-  CgFdStream *self = (CgFdStream *) stream;
-  gssize n;
-
-  do
-    n = write (self->fd, buf, MIN (count, (gsize) G_MAXSSIZE));
-  while (n < 0 && errno == EINTR);
-  if (n < 0) {
-    int saved_errno = errno;
-
-    g_set_error_literal (error, G_IO_ERROR,
-        g_io_error_from_errno (saved_errno), g_strerror (saved_errno));
-    return -1;
-  }
-  return n;
+  const WriteJob *j = data;
+  return write_stream (out, j->path, j->header, j->tensors, j->n_tensors,
+      NULL, error);
 }
 
-static void
-cg_fd_stream_class_init (CgFdStreamClass * klass)
-{
-  G_OUTPUT_STREAM_CLASS (klass)->write_fn = cg_fd_stream_write;
-}
-
-static void
-cg_fd_stream_init (CgFdStream * self)
-{
-  self->fd = -1;
-}
-
-/* After the rename, the directory entry itself must reach the disk. Best
- * effort: the new file is in place whatever this says. */
-static void
-sync_directory (const char *dir)
-{
-  int fd = g_open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-
-  if (fd >= 0) {
-    fsync (fd);
-    close (fd);
-  }
-}
-
-/* The temporary file sits beside `path` (rename() does not cross file
- * systems), is written, fsynced and closed, and only then renamed over
- * `path`. GIO's g_file_replace() is not used: when `path` does not exist yet
- * it writes `path` in place, so a failed write would leave a partial model
- * under the final name. */
 gboolean
 cg_safetensors_write (const char *path, const CgTensorOut * tensors,
     guint n_tensors, GHashTable * metadata, GError ** error)
 {
   g_autoptr (GBytes) header = NULL;
-  g_autofree char *dir = NULL;
-  g_autofree char *base = NULL;
-  g_autofree char *tmp_name = NULL;
-  g_autofree char *tmp_path = NULL;
-  CgFdStream *stream;
-  struct stat old;
-  int fd, saved_errno;
-  gboolean ok;
+  WriteJob job;
 
   g_return_val_if_fail (path != NULL, FALSE);
   g_return_val_if_fail (n_tensors == 0 || tensors != NULL, FALSE);
@@ -1418,54 +1362,7 @@ cg_safetensors_write (const char *path, const CgTensorOut * tensors,
   header = build_header (path, tensors, n_tensors, metadata, error);
   if (!header)
     return FALSE;
-
-  dir = g_path_get_dirname (path);
-  base = g_path_get_basename (path);
-  /* Hidden, and short enough for NAME_MAX whatever the name. */
-  tmp_name = g_strdup_printf (".%.200s.tmp-XXXXXX", base);
-  tmp_path = g_build_filename (dir, tmp_name, NULL);
-  fd = g_mkstemp_full (tmp_path, O_WRONLY | O_CLOEXEC, 0666);
-  if (fd < 0) {
-    saved_errno = errno;
-    set_error (error, CG_ERROR_IO, path,
-        "cannot write: cannot create a temporary file in %s: %s", dir,
-        g_strerror (saved_errno));
-    return FALSE;
-  }
-  /* A replaced file keeps its permissions. */
-  if (stat (path, &old) == 0 && S_ISREG (old.st_mode))
-    fchmod (fd, old.st_mode & 07777);
-
-  stream = g_object_new (cg_fd_stream_get_type (), NULL);
-  stream->fd = fd;
-  ok = write_stream (G_OUTPUT_STREAM (stream), path, header, tensors,
-      n_tensors, NULL, error);
-  g_object_unref (stream);
-
-  /* fsync and close report what delayed allocation only finds out then
-   * (ENOSPC, EIO, EDQUOT). */
-  if (ok && fsync (fd) != 0) {
-    saved_errno = errno;
-    set_error (error, CG_ERROR_IO, path, "cannot write: %s",
-        g_strerror (saved_errno));
-    ok = FALSE;
-  }
-  if (close (fd) != 0 && ok) {
-    saved_errno = errno;
-    set_error (error, CG_ERROR_IO, path, "cannot write: %s",
-        g_strerror (saved_errno));
-    ok = FALSE;
-  }
-  if (ok && g_rename (tmp_path, path) != 0) {
-    saved_errno = errno;
-    set_error (error, CG_ERROR_IO, path, "cannot write: cannot rename %s "
-        "into place: %s", tmp_path, g_strerror (saved_errno));
-    ok = FALSE;
-  }
-  if (!ok) {
-    g_unlink (tmp_path);
-    return FALSE;
-  }
-  sync_directory (dir);
-  return TRUE;
+  job = (WriteJob) {
+  path, header, tensors, n_tensors};
+  return cg_atomic_write (path, write_job, &job, error);
 }

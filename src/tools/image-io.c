@@ -1,7 +1,8 @@
 #include "image-io.h"
+#include "atomic-file.h"
 
-#include <glib/gstdio.h>
-#include <gio/gio.h>
+#include <cyclegan/cg-error.h>
+
 
 GdkPixbuf *
 cg_image_load (const char *path, GError ** error)
@@ -30,29 +31,26 @@ cg_image_load (const char *path, GError ** error)
   return oriented;
 }
 
+static gboolean
+write_png (GOutputStream * out, gpointer data, GError ** error)
+{
+  return gdk_pixbuf_save_to_stream (data, out, "png", NULL, error, NULL);
+}
+
 gboolean
 cg_image_save_png (GdkPixbuf * pixbuf, const char *path, GError ** error)
 {
-  g_autoptr (GFile) file = g_file_new_for_path (path);
-  g_autoptr (GFileOutputStream) out = NULL;
   GError *local = NULL;
 
-  /* g_file_replace writes a temporary file and renames it on close. */
-  out = g_file_replace (file, NULL, FALSE, G_FILE_CREATE_REPLACE_DESTINATION,
-      NULL, &local);
-  if (out && gdk_pixbuf_save_to_stream (pixbuf, G_OUTPUT_STREAM (out), "png",
-          NULL, &local, NULL)
-      && g_output_stream_close (G_OUTPUT_STREAM (out), NULL, &local))
+  if (cg_atomic_write (path, write_png, pixbuf, &local))
     return TRUE;
-
-  if (out) {
-    /* Closing with a cancelled cancellable drops the temporary file. */
-    g_autoptr (GCancellable) cancel = g_cancellable_new ();
-    g_cancellable_cancel (cancel);
-    g_output_stream_close (G_OUTPUT_STREAM (out), cancel, NULL);
+  /* Our own I/O errors name the file already; gdk-pixbuf's do not. */
+  if (local->domain == CG_ERROR)
+    g_propagate_error (error, local);
+  else {
+    g_set_error (error, local->domain, local->code, "%s: %s", path,
+        local->message);
+    g_error_free (local);
   }
-  g_set_error (error, local->domain, local->code, "%s: %s", path,
-      local->message);
-  g_error_free (local);
   return FALSE;
 }

@@ -8,9 +8,8 @@ G_BEGIN_DECLS
 /* An RGB or RGBA pixbuf of the file, or NULL with an error naming it. */
 GdkPixbuf *cg_image_load (const char *path, GError ** error);
 
-/* Write a PNG atomically: to a temporary file beside `path`, renamed into
- * place only once complete, so a failure (a full disk too) leaves nothing
- * behind. */
+/* Write a PNG atomically (cg_atomic_write): a failure, a full disk too,
+ * leaves nothing behind. */
 gboolean cg_image_save_png (GdkPixbuf * pixbuf, const char *path,
     GError ** error);
 
