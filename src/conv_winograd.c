@@ -98,15 +98,15 @@ padded_row (float *dst, const float *plane, const CgConvShape * s, int h,
     return;
   }
   src = plane + (gsize) cg_reflect_index (iy, h) * w;
-  for (int px = 0; px < pw; px++) {
-    int ix = px - s->pad;
-    if (ix >= 0 && ix < w)
-      dst[px] = src[ix];
-    else if (px >= w + 2 * s->pad || s->pad_mode == CG_PAD_ZERO)
-      dst[px] = 0.0f;
-    else
-      dst[px] = src[cg_reflect_index (ix, w)];
-  }
+  /* left border, the row itself, right border, then zeros past the
+   * padded edge (tiles overhanging the image) */
+  for (int px = 0; px < s->pad && px < pw; px++)
+    dst[px] = s->pad_mode == CG_PAD_ZERO ? 0.0f :
+        src[cg_reflect_index (px - s->pad, w)];
+  memcpy (dst + s->pad, src, sizeof (float) * MIN (w, pw - s->pad));
+  for (int px = s->pad + w; px < pw; px++)
+    dst[px] = px >= w + 2 * s->pad || s->pad_mode == CG_PAD_ZERO ? 0.0f :
+        src[cg_reflect_index (px - s->pad, w)];
 }
 
 /* V [e][ci][t] for the tiles of tile rows [ty0, ty1), channels [ci0, ci1).

@@ -6,6 +6,7 @@
 #include <string.h>
 
 typedef float cg_v8 __attribute__ ((vector_size (32)));
+typedef int cg_v8i __attribute__ ((vector_size (32)));
 
 static inline cg_v8
 cg_v8_load (const float *p)
@@ -20,6 +21,13 @@ cg_v8_splat (float x)
 {
   return (cg_v8) {
   x, x, x, x, x, x, x, x};
+}
+
+/* mask ? a : b, lane by lane (mask lanes from a comparison: -1 or 0) */
+static inline cg_v8
+cg_v8_select (cg_v8i mask, cg_v8 a, cg_v8 b)
+{
+  return (cg_v8) (((cg_v8i) a & mask) | ((cg_v8i) b & ~mask));
 }
 
 static inline void

@@ -272,6 +272,30 @@ test_resblock (void)
   g_free (t2);
 }
 
+/* The vectorized tanh over a dense sweep, tails, zero and the odd tail
+ * element the vector loop leaves to libm. */
+static void
+test_tanh_sweep (void)
+{
+  gsize n = 200003;
+  float *x = g_new (float, n), *y = g_new (float, n);
+  double worst = 0.0;
+
+  for (gsize i = 0; i < n; i++)
+    x[i] = -20.0f + 40.0f * i / (n - 1);
+  x[n / 2] = 0.0f;
+  cg_tanh_forward (y, x, n);
+  for (gsize i = 0; i < n; i++)
+    worst = MAX (worst, fabs (y[i] - tanh ((double) x[i])));
+  g_test_message ("tanh sweep: max |diff| %.3g", worst);
+  g_assert_cmpfloat (worst, <, 2e-7);
+  g_assert_cmpfloat (y[n / 2], ==, 0.0f);
+  g_assert_cmpfloat (y[0], ==, -1.0f);
+  g_assert_cmpfloat (y[n - 1], ==, 1.0f);
+  g_free (x);
+  g_free (y);
+}
+
 static void
 test_tanh (void)
 {
@@ -313,6 +337,7 @@ main (int argc, char **argv)
       test_instance_norm);
   g_test_add_func ("/layers/resblock", test_resblock);
   g_test_add_func ("/layers/tanh", test_tanh);
+  g_test_add_func ("/layers/tanh-sweep", test_tanh_sweep);
 
   ret = g_test_run ();
   cg_safetensors_close (layers);
