@@ -163,13 +163,26 @@ cg_conv2d_im2col (float *col, const float *in, const CgConvShape * s, int h,
 /* The adjoint of im2col_band: each column entry adds into the input pixel
  * it was read from; entries read from the zero border are dropped, those
  * read from the reflected border add into the pixel they mirror. */
-static void
-col2im_band (float *din, const float *col, const CgConvShape * s, int h,
-    int w, int ow, int y0, int y1)
+typedef struct
 {
+  float *din;
+  const float *col;
+  const CgConvShape *s;
+  int h, w, ow, y0, y1;
+} Col2imJob;
+
+/* Input channels [begin, end): each adds only into its own plane. */
+static void
+col2im_channels (gpointer data, int begin, int end)
+{
+  const Col2imJob *j = data;
+  float *din = j->din;
+  const float *col = j->col;
+  const CgConvShape *s = j->s;
+  int h = j->h, w = j->w, ow = j->ow, y0 = j->y0, y1 = j->y1;
   gsize n = (gsize) (y1 - y0) * ow;
 
-  for (int ci = 0; ci < s->cin; ci++) {
+  for (int ci = begin; ci < end; ci++) {
     float *plane = din + (gsize) ci * h * w;
     for (int ky = 0; ky < s->k; ky++) {
       for (int kx = 0; kx < s->k; kx++) {
@@ -211,6 +224,123 @@ col2im_band (float *din, const float *col, const CgConvShape * s, int h,
 }
 
 static void
+col2im_band (float *din, const float *col, const CgConvShape * s, int h,
+    int w, int ow, int y0, int y1)
+{
+  Col2imJob job = { din, col, s, h, w, ow, y0, y1 };
+  cg_parallel_for (s->cin, col2im_channels, &job);
+}
+
+/* ---- C += A . B^T with the columns of C split over the current pool ---- */
+
+#define NT_BLOCK 32
+
+typedef struct
+{
+  int m, n, k;
+  const float *a, *b;
+  int lda, ldb, ldc;
+  float *c;
+} NtJob;
+
+static void
+nt_columns (gpointer data, int begin, int end)
+{
+  const NtJob *j = data;
+  int c0 = begin * NT_BLOCK, c1 = MIN (end * NT_BLOCK, j->n);
+
+  if (c1 > c0)
+    cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, j->m, c1 - c0,
+        j->k, 1.0f, j->a, j->lda, j->b + (gsize) c0 * j->ldb, j->ldb, 1.0f,
+        j->c + c0, j->ldc);
+}
+
+void
+cg_sgemm_nt_acc (int m, int n, int k, const float *a, int lda,
+    const float *b, int ldb, float *c, int ldc)
+{
+  NtJob job = { m, n, k, a, b, lda, ldb, ldc, c };
+  cg_parallel_for ((n + NT_BLOCK - 1) / NT_BLOCK, nt_columns, &job);
+}
+
+/* ---- the input gradient of a stride-1 convolution with few outputs ----
+ *
+ * Through columns it costs cin*k*k floats per output pixel written and
+ * read back (the 7x7 to RGB: 3136 per pixel, from 3 channels of dout).
+ * It is also the full correlation of dout with the flipped, transposed
+ * kernel, a convolution over cout input channels onto the padded input
+ * grid, whose border then folds back (reflected or dropped). */
+static gboolean
+use_adjoint (const CgConvShape * s)
+{
+  return s->stride == 1 && s->cout < s->cin;
+}
+
+static gsize
+adjoint_floats (const CgConvShape * s, int h, int w)
+{
+  return (gsize) s->cin * s->cout * s->k * s->k +
+      (gsize) s->cin * (h + 2 * s->pad) * (w + 2 * s->pad);
+}
+
+static void
+fold_padded (float *din, const float *dpad, int c, int h, int w, int pad,
+    CgPadMode mode)
+{
+  int pw = w + 2 * pad;
+
+  if (mode == CG_PAD_REFLECT) {
+    cg_reflect_pad_backward (din, dpad, c, h, w, pad);
+    return;
+  }
+  for (int ch = 0; ch < c; ch++)
+    for (int y = 0; y < h; y++) {
+      const float *src = dpad + ((gsize) ch * (h + 2 * pad) + y + pad) * pw +
+          pad;
+      float *dst = din + ((gsize) ch * h + y) * w;
+      for (int x = 0; x < w; x++)
+        dst[x] += src[x];
+    }
+}
+
+gsize
+cg_conv2d_backward_col_floats (const CgConvShape * s, int h, int w,
+    gsize col_cap)
+{
+  gsize cols = cg_conv2d_col_floats (s, h, w, col_cap);
+
+  if (use_adjoint (s)) {
+    int oh, ow;
+    CgConvShape a = {.cin = s->cout,.cout = s->cin,.k = s->k,.stride =
+          1,.pad = s->k - 1,.pad_mode = CG_PAD_ZERO };
+    cg_conv2d_out_size (s, h, w, &oh, &ow);
+    cols = MAX (cols, cg_conv2d_col_floats (&a, oh, ow, col_cap));
+  }
+  return cols;
+}
+
+static void
+adjoint_backward (float *dinput, const float *doutput, const float *weight,
+    const CgConvShape * s, int h, int w, float *col, gsize col_cap)
+{
+  int k = s->k, oh, ow;
+  float *wt = cg_thread_scratch (adjoint_floats (s, h, w));
+  float *dpad = wt + (gsize) s->cin * s->cout * k * k;
+  CgConvShape a = {.cin = s->cout,.cout = s->cin,.k = k,.stride = 1,.pad =
+        k - 1,.pad_mode = CG_PAD_ZERO };
+
+  cg_conv2d_out_size (s, h, w, &oh, &ow);
+  /* wt [cin, cout, k, k] = weight [cout, cin, k, k] flipped */
+  for (int co = 0; co < s->cout; co++)
+    for (int ci = 0; ci < s->cin; ci++)
+      for (int t = 0; t < k * k; t++)
+        wt[((gsize) ci * s->cout + co) * k * k + (k * k - 1 - t)] =
+            weight[((gsize) co * s->cin + ci) * k * k + t];
+  cg_conv2d_forward (dpad, doutput, wt, NULL, &a, oh, ow, col, col_cap);
+  fold_padded (dinput, dpad, s->cin, h, w, s->pad, s->pad_mode);
+}
+
+static void
 plane_sums_acc (float *acc, const float *x, int c, gsize n)
 {
   for (int ch = 0; ch < c; ch++) {
@@ -240,6 +370,7 @@ cg_conv2d_backward (float *dinput, float *dweight, float *dbias,
   int kk = s->cin * s->k * s->k;
   gsize ohw;
   int band;
+  gboolean adjoint = use_adjoint (s);
 
   cg_conv2d_out_size (s, h, w, &oh, &ow);
   ohw = (gsize) oh * ow;
@@ -247,23 +378,24 @@ cg_conv2d_backward (float *dinput, float *dweight, float *dbias,
 
   if (dbias)
     plane_sums_acc (dbias, doutput, s->cout, ohw);
-  if (!dweight && !dinput)
-    return;
+  if (!dweight && !(dinput && !adjoint))
+    band = oh;                  /* nothing to do in the loop */
 
-  for (int y0 = 0; y0 < oh; y0 += band) {
+  for (int y0 = 0; y0 < oh && (dweight || (dinput && !adjoint)); y0 += band) {
     int y1 = MIN (y0 + band, oh);
     int n = (y1 - y0) * ow;
     const float *g = doutput + (gsize) y0 * ow;
 
     if (dweight) {
       im2col_band (col, input, s, h, w, ow, y0, y1);
-      cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, s->cout, kk, n,
-          1.0f, g, (int) ohw, col, n, 1.0f, dweight, kk);
+      cg_sgemm_nt_acc (s->cout, kk, n, g, (int) ohw, col, n, dweight, kk);
     }
-    if (dinput) {
-      cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, kk, n, s->cout,
-          1.0f, weight, kk, g, (int) ohw, 0.0f, col, n);
+    if (dinput && !adjoint) {
+      cg_sgemm (TRUE, kk, n, s->cout, 1.0f, weight, kk, g, (int) ohw, 0.0f,
+          col, n);
       col2im_band (dinput, col, s, h, w, ow, y0, y1);
     }
   }
+  if (dinput && adjoint)
+    adjoint_backward (dinput, doutput, weight, s, h, w, col, col_cap);
 }

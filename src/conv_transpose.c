@@ -161,11 +161,11 @@ cg_conv_transpose2d_backward (float *dinput, float *dweight, float *dbias,
     cg_conv2d_im2col (col, doutput, &a, oh, ow, y0, y1);
     /* dweight [cin, m] += in [cin, n] . dcol^T */
     if (dweight)
-      cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, s->cin, m, n,
-          1.0f, input + (gsize) y0 * w, (int) hw, col, n, 1.0f, dweight, m);
+      cg_sgemm_nt_acc (s->cin, m, n, input + (gsize) y0 * w, (int) hw, col,
+          n, dweight, m);
     /* dinput [cin, n] += weight [cin, m] . dcol */
     if (dinput)
-      cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, s->cin, n, m,
-          1.0f, weight, m, col, n, 1.0f, dinput + (gsize) y0 * w, (int) hw);
+      cg_sgemm (FALSE, s->cin, n, m, 1.0f, weight, m, col, n, 1.0f,
+          dinput + (gsize) y0 * w, (int) hw);
   }
 }

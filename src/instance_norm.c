@@ -159,11 +159,22 @@ plane_grad_sums (const float *g, const float *x, int n, float scale,
   *sum_gx = tx;
 }
 
-void
-cg_instance_norm_backward (float *dinput, const float *doutput,
-    const float *input, int c, int hw)
+typedef struct
 {
-  for (int ch = 0; ch < c; ch++) {
+  float *dinput;
+  const float *doutput, *input;
+  int hw;
+} NormBackwardJob;
+
+static void
+norm_backward_channels (gpointer data, int begin, int end)
+{
+  const NormBackwardJob *j = data;
+  float *dinput = j->dinput;
+  const float *doutput = j->doutput, *input = j->input;
+  int hw = j->hw;
+
+  for (int ch = begin; ch < end; ch++) {
     const float *x = input + (gsize) ch * hw;
     const float *g = doutput + (gsize) ch * hw;
     float *d = dinput + (gsize) ch * hw;
@@ -184,4 +195,12 @@ cg_instance_norm_backward (float *dinput, const float *doutput,
             mgx), (float) (-(double) rstd * (mg + offset * mgx)), hw);
 #pragma GCC diagnostic pop
   }
+}
+
+void
+cg_instance_norm_backward (float *dinput, const float *doutput,
+    const float *input, int c, int hw)
+{
+  NormBackwardJob job = { dinput, doutput, input, hw };
+  cg_parallel_for (c, norm_backward_channels, &job);
 }

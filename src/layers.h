@@ -106,11 +106,19 @@ void cg_conv2d_im2col (float *col, const float *in, const CgConvShape * s,
     int h, int w, int y0, int y1);
 /* dinput [cin, h, w] += W^T . dout (col2im, reflect padding folds the
  * border's gradient back onto the pixels it mirrors); dweight [cout, cin,
- * k, k] += dout . col^T; dbias [cout] += plane sums of dout. `col` as for
- * the forward (cg_conv2d_col_floats with the same budget). */
+ * k, k] += dout . col^T; dbias [cout] += plane sums of dout. `col` holds
+ * cg_conv2d_backward_col_floats (same budget): stride-1 layers with fewer
+ * outputs than inputs take dinput from an adjoint convolution instead. */
+gsize cg_conv2d_backward_col_floats (const CgConvShape * s, int h, int w,
+    gsize col_cap);
 void cg_conv2d_backward (float *dinput, float *dweight, float *dbias,
     const float *doutput, const float *input, const float *weight,
     const CgConvShape * s, int h, int w, float *col, gsize col_cap);
+
+/* C [m, n] += A [m, k] . B [n, k]^T (row-major), the columns of C split
+ * over the current thread pool (parallel.h): the weight gradients. */
+void cg_sgemm_nt_acc (int m, int n, int k, const float *a, int lda,
+    const float *b, int ldb, float *c, int ldc);
 
 /* conv_transpose.c: the input gradient of a transposed convolution is the
  * plain convolution of dout with the same weight, so the column matrix of

@@ -132,6 +132,7 @@ typedef struct
   double lambda_A, lambda_B, lambda_identity;
   int pool_size;
   int h, w;                     /* the crop */
+  int threads;                  /* compute threads; 0: all cores */
 } CgTrainConfig;
 
 void cg_train_config_defaults (CgTrainConfig * c);
@@ -155,6 +156,7 @@ typedef struct
   CgPoolDraw pool_draw;
   gpointer pool_draw_data;
 
+  struct _CgPool *pool;         /* our threads; OpenBLAS runs with one */
   CgTape *tape_g1, *tape_g2, *tape_d;
   gsize img;                    /* floats of one image */
   float *fake_B, *rec_A, *fake_A, *rec_B, *dy, *dfake, *dpred;

@@ -10,8 +10,10 @@
  */
 #include "train-private.h"
 #include "cg-orc.h"
+#include "parallel.h"
 #include "safetensors.h"
 
+#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,7 +152,8 @@ cg_train_config_defaults (CgTrainConfig * c)
   *c = (CgTrainConfig) {
   .ngf = 64,.n_blocks = 9,.ndf = 64,.n_layers_D = 3,.lr = 0.0002,.beta1 =
         0.5,.beta2 = 0.999,.eps = 1e-8,.lambda_A = 10.0,.lambda_B =
-        10.0,.lambda_identity = 0.5,.pool_size = 50,.h = 256,.w = 256};
+        10.0,.lambda_identity = 0.5,.pool_size = 50,.h = 256,.w = 256,.threads =
+        1};
 }
 
 void
@@ -165,6 +168,8 @@ cg_trainer_free (CgTrainer * t)
   cg_tape_free (t->tape_g1);
   cg_tape_free (t->tape_g2);
   cg_tape_free (t->tape_d);
+  if (t->pool)
+    cg_pool_free (t->pool);
   cg_image_pool_clear (&t->pool_fake_B);
   cg_image_pool_clear (&t->pool_fake_A);
   g_free (t->fake_B);
@@ -189,6 +194,12 @@ cg_trainer_new (const CgTrainConfig * config, guint64 seed, GError ** error)
 
   t->config = *config;
   t->lr = config->lr;
+  /* As the inference generator does (parallel.h): the trainer owns the
+   * threads and splits each GEMM over them; OpenBLAS runs single-threaded,
+   * so its spinning threads do not compete with the passes in between. */
+  t->pool = cg_pool_new (config->threads > 0 ? config->threads :
+      (int) g_get_num_processors ());
+  openblas_set_num_threads (1);
   cg_rng_seed (&t->rng, seed);
   t->pool_draw = default_pool_draw;
   t->pool_draw_data = &t->rng;
@@ -305,8 +316,19 @@ discriminator_term (CgTrainer * t, CgTrainNet * D, const float *real,
   return loss;
 }
 
+static void trainer_step (CgTrainer * t, const float *real_A,
+    const float *real_B);
+
 void
 cg_trainer_step (CgTrainer * t, const float *real_A, const float *real_B)
+{
+  cg_pool_push (t->pool);
+  trainer_step (t, real_A, real_B);
+  cg_pool_pop ();
+}
+
+static void
+trainer_step (CgTrainer * t, const float *real_A, const float *real_B)
 {
   const CgTrainConfig *c = &t->config;
   double *L = t->losses;

@@ -20,6 +20,7 @@
  * reflection padding is folded into the convolutions, as in inference.
  */
 #include "train-private.h"
+#include "parallel.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -253,9 +254,17 @@ typedef enum
   POST_TANH,
 } Post;
 
+typedef enum
+{
+  PATH_IM2COL,
+  PATH_WINOGRAD,                /* 3x3 stride 1 pad 1: the residual blocks */
+  PATH_THIN,                    /* few outputs, "same" padding: to RGB */
+} Path;
+
 typedef struct
 {
   gboolean transposed;
+  Path path;                    /* the forward's; backward uses columns */
   CgConvShape shape;
   gsize weight, bias;           /* offsets into the network's buffers */
   Post post;
@@ -273,6 +282,7 @@ struct _CgTape
   int in_c, h, w;
   CgArena arena;
   gsize col, gpre;              /* scratch: columns, pre-activation grad */
+  gsize prep;                   /* Winograd-transformed weights */
   const float *input;
 };
 
@@ -353,13 +363,38 @@ build_discriminator (GArray * L, const CgTrainNet * net)
   }
 }
 
+/* The forward's convolution path, as the inference generator chooses it
+ * (generator.c has the measurements); the weights change every step, so
+ * Winograd's transform is redone per forward (a few ms at ngf 64). */
+static Path
+choose_path (const Layer * l)
+{
+  const CgConvShape *s = &l->shape;
+  if (l->transposed)
+    return PATH_IM2COL;
+  if (s->k == 3 && s->stride == 1 && s->pad == 1)
+    return PATH_WINOGRAD;
+  if (s->stride == 1 && 2 * s->pad == s->k - 1 && s->cout <= 4)
+    return PATH_THIN;
+  return PATH_IM2COL;
+}
+
 static gsize
 layer_col_floats (const Layer * l)
 {
+  gsize n;
   if (l->transposed)
     return cg_conv_transpose2d_col_floats (&l->shape, l->in_h, l->in_w,
         COL_BUDGET);
-  return cg_conv2d_col_floats (&l->shape, l->in_h, l->in_w, COL_BUDGET);
+  n = cg_conv2d_backward_col_floats (&l->shape, l->in_h, l->in_w,
+      COL_BUDGET);
+  if (l->path == PATH_WINOGRAD)
+    n = MAX (n, cg_conv2d_winograd_scratch_floats (&l->shape, l->in_h,
+            l->in_w, COL_BUDGET));
+  else if (l->path == PATH_THIN)
+    n = MAX (n, cg_conv2d_thin_scratch_floats (&l->shape, l->in_h, l->in_w,
+            COL_BUDGET));
+  return n;
 }
 
 CgTape *
@@ -367,7 +402,7 @@ cg_tape_new (const CgTrainNet * net, int h, int w)
 {
   GArray *L = g_array_new (FALSE, TRUE, sizeof (Layer));
   CgTape *tape = g_new0 (CgTape, 1);
-  gsize total = 0, col = 0, gpre = 0;
+  gsize total = 0, col = 0, gpre = 0, prep = 0;
   int ch = net->kind == CG_NET_GENERATOR ? net->gconfig.in_channels :
       net->dconfig.in_channels;
 
@@ -397,6 +432,9 @@ cg_tape_new (const CgTrainNet * net, int h, int w)
       cg_tape_free (tape);
       return NULL;
     }
+    l->path = choose_path (l);
+    if (l->path == PATH_WINOGRAD)
+      prep = MAX (prep, CG_WINOGRAD_PREPARED_FLOATS (&l->shape));
     n = cg_arena_round ((gsize) l->shape.cout * l->out_h * l->out_w);
     l->pre = total;
     total += n;
@@ -415,6 +453,8 @@ cg_tape_new (const CgTrainNet * net, int h, int w)
   total += cg_arena_round (col);
   tape->gpre = total;
   total += gpre;
+  tape->prep = total;
+  total += cg_arena_round (prep);
   if (!cg_arena_reserve (&tape->arena, total)) {
     cg_tape_free (tape);
     return NULL;
@@ -467,12 +507,23 @@ cg_tape_forward (CgTape * t, const CgTrainNet * net, const float *input)
     float *pre = SLOT (t, l->pre), *out = SLOT (t, l->out);
     int c = l->shape.cout, hw = l->out_h * l->out_w;
 
+    const float *weight = net->param + l->weight;
+    const float *bias = net->param + l->bias;
+
     if (l->transposed)
-      cg_conv_transpose2d_forward (pre, in, net->param + l->weight,
-          net->param + l->bias, &l->shape, l->in_h, l->in_w, col, COL_BUDGET);
+      cg_conv_transpose2d_forward (pre, in, weight, bias, &l->shape, l->in_h,
+          l->in_w, col, COL_BUDGET);
+    else if (l->path == PATH_WINOGRAD) {
+      float *prep = SLOT (t, t->prep);
+      cg_conv2d_winograd_prepare (prep, weight, &l->shape);
+      cg_conv2d_winograd_forward (pre, in, prep, bias, &l->shape, l->in_h,
+          l->in_w, col, COL_BUDGET);
+    } else if (l->path == PATH_THIN)
+      cg_conv2d_thin_forward (pre, in, weight, bias, &l->shape, l->in_h,
+          l->in_w, col, COL_BUDGET);
     else
-      cg_conv2d_forward (pre, in, net->param + l->weight,
-          net->param + l->bias, &l->shape, l->in_h, l->in_w, col, COL_BUDGET);
+      cg_conv2d_forward (pre, in, weight, bias, &l->shape, l->in_h, l->in_w,
+          col, COL_BUDGET);
     switch (l->post) {
       case POST_NONE:
         break;

@@ -576,8 +576,6 @@ main (int argc, char **argv)
   }
   if (opt_seed < 0)
     opt_seed = g_get_real_time () & G_MAXINT32;
-  openblas_set_num_threads (opt_threads ? opt_threads :
-      openblas_get_num_procs ());
 
   if (!domain_open (&A, opt_dataroot, "trainA", &error)
       || !domain_open (&B, opt_dataroot, "trainB", &error))
@@ -621,6 +619,7 @@ main (int argc, char **argv)
   config.lambda_identity = opt_lambda_identity;
   config.pool_size = opt_pool_size;
   config.h = config.w = opt_crop_size;
+  config.threads = opt_threads ? opt_threads : (int) g_get_num_processors ();
   t = cg_trainer_new (&config, (guint64) opt_seed, &error);
   if (!t)
     goto fail;
@@ -658,8 +657,7 @@ main (int argc, char **argv)
       "blocks, ndf %d, crop %d from %d; seed %" G_GINT64_FORMAT
       "; %d threads, OpenBLAS %s\n", A.files->len, A.dir, B.files->len, B.dir, opt_ngf,
       opt_n_blocks, opt_ndf, opt_crop_size, opt_load_size, opt_seed,
-      opt_threads ? opt_threads : openblas_get_num_procs (),
-      openblas_get_corename ());
+      config.threads, openblas_get_corename ());
 
   real_A = g_new (float, t->img);
   real_B = g_new (float, t->img);
