@@ -118,9 +118,9 @@ void cg_image_pool_clear (CgImagePool * pool);
 const float *cg_image_pool_query (CgImagePool * pool, const float *image,
     CgPoolDraw draw, gpointer data);
 
-/* ---- the lr schedule ('linear'): the factor in epoch `epoch` (1-based,
- * counted as the official train.py counts, from epoch_count on), the
- * LambdaLR stepped at the end of each epoch. ---- */
+/* ---- the lr schedule ('linear'): the factor in epoch `epoch` (counted as
+ * the official train.py counts, from epoch_count on), its LambdaLR stepped
+ * at the start of each epoch as train.py does. ---- */
 double cg_lr_factor (int epoch, int epoch_count, int n_epochs,
     int n_epochs_decay);
 

@@ -137,9 +137,11 @@ default_pool_draw (gpointer data, int size, int *pick)
 double
 cg_lr_factor (int epoch, int epoch_count, int n_epochs, int n_epochs_decay)
 {
-  /* LambdaLR calls the rule with the number of scheduler steps so far:
-   * 0 during the first epoch of a run (epoch == epoch_count). */
-  int steps = epoch - epoch_count;
+  /* LambdaLR calls the rule with the number of scheduler steps so far,
+   * and the official train.py steps it at the start of every epoch: 1
+   * during the first epoch of a run (epoch == epoch_count). So the lr
+   * first drops in epoch n_epochs, and the last epoch runs at lr 0. */
+  int steps = epoch - epoch_count + 1;
   return 1.0 - MAX (0, steps + epoch_count - n_epochs) /
       (double) (n_epochs_decay + 1);
 }

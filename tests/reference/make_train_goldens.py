@@ -22,7 +22,8 @@ step.safetensors         two CycleGAN iterations (G ngf 4 / 1 block, D ndf 2,
                          iterK.real_A/real_B, iterK.losses [8] (D_A G_A
                          cycle_A idt_A D_B G_B cycle_B idt_B), iter0.grad.*,
                          iterK.param.<net>.<key> after each iteration;
-                         lr_factors.<n> for the schedule cases.
+                         lr_factors.<n>: the lr factor in each epoch of a
+                         run (metadata: n_epochs n_epochs_decay epoch_count).
 """
 
 import os
@@ -170,9 +171,10 @@ def write_step(outdir):
     meta = {"ngf": str(ngf), "n_blocks": str(nb), "ndf": str(ndf), "n_layers_D": str(nl),
             "pool_size": "1", "lr": "0.0002", "beta1": "0.5", "lambda_A": "10",
             "lambda_B": "10", "lambda_identity": "0.5"}
-    # lr schedule: factor for each epoch of a run, stepped at each epoch's end
-    for n, (n_ep, n_dec, count, total) in enumerate([(3, 4, 1, 7), (3, 4, 3, 5), (0, 2, 1, 2)]):
-        f = [train_ref.lr_factor(k, count, n_ep, n_dec) for k in range(total)]
+    # lr schedule: the factor during each epoch of a run (stepped at each
+    # epoch's start, as the official train.py does)
+    for n, (n_ep, n_dec, count, total) in enumerate([(3, 4, 1, 7), (3, 4, 3, 5), (1, 2, 1, 3)]):
+        f = train_ref.run_lr_factors(count, n_ep, n_dec, total)
         tensors.append(("lr_factors.%d" % n, np.array(f, np.float32)))
         meta["lr_factors.%d" % n] = "%d %d %d" % (n_ep, n_dec, count)
     st.write(os.path.join(outdir, "step.safetensors"), tensors, meta)

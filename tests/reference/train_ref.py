@@ -79,9 +79,15 @@ class ImagePool:
 
 
 def lr_factor(epoch, epoch_count, n_epochs, n_epochs_decay):
-    """LambdaLR's rule: `epoch` counts scheduler steps (0 in the first
-    epoch of a run)."""
+    """LambdaLR's rule ('linear'): `epoch` counts scheduler steps."""
     return 1.0 - max(0, epoch + epoch_count - n_epochs) / float(n_epochs_decay + 1)
+
+
+def run_lr_factors(epoch_count, n_epochs, n_epochs_decay, n):
+    """The factor in force during each of the first n epochs of a run:
+    train.py calls update_learning_rate() (scheduler.step()) at the start
+    of every epoch, so the k-th epoch (from 0) runs at rule(k + 1)."""
+    return [lr_factor(k + 1, epoch_count, n_epochs, n_epochs_decay) for k in range(n)]
 
 
 class CycleGAN:
