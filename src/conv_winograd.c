@@ -56,11 +56,19 @@ cg_conv2d_winograd_prepare (float *prepared, const float *weight,
     }
 }
 
+/* Tiles are numbered row by row with one spare column per tile row
+ * (tiles_x + 1 per row): the taps at +4 and +5 columns of a tile are the
+ * +0 and +1 taps of the next tile, which the spare keeps inside the row.
+ * The spare tiles ride along through the GEMMs (1/(tiles_x+1) more work)
+ * and are dropped by the output transform; in return every transform runs
+ * over all the tiles of a band as one long vector. */
+#define SPARE 1
+
 static int
 band_tile_rows (const CgConvShape * s, int tiles_y, int tiles_x,
     gsize budget)
 {
-  gsize per_row = (gsize) E *(s->cin + s->cout) * tiles_x;
+  gsize per_row = (gsize) E *(s->cin + s->cout) * (tiles_x + SPARE);
   gsize rows = budget / per_row;
   return (int) CLAMP (rows, 1, (gsize) tiles_y);
 }
@@ -71,7 +79,8 @@ cg_conv2d_winograd_scratch_floats (const CgConvShape * s, int h, int w,
 {
   int tiles_y = (h + OT - 1) / OT, tiles_x = (w + OT - 1) / OT;
   int rows = band_tile_rows (s, tiles_y, tiles_x, budget);
-  return (gsize) E *(s->cin + s->cout) * rows * tiles_x;
+  /* + 8: the output transform reads whole vectors past the last tile */
+  return (gsize) E *(s->cin + s->cout) * rows * (tiles_x + SPARE) + 8;
 }
 
 typedef struct
@@ -109,143 +118,144 @@ padded_row (float *dst, const float *plane, const CgConvShape * s, int h,
         src[cg_reflect_index (px - s->pad, w)];
 }
 
-/* V [e][ci][t] for the tiles of tile rows [ty0, ty1), channels [ci0, ci1).
+/* B^T x along one direction: six vectors in, six out. */
+#define BT6(o, x) G_STMT_START { \
+  o[0] = 4 * x[0] - 5 * x[2] + x[4]; \
+  o[1] = -4 * (x[1] + x[2]) + x[3] + x[4]; \
+  o[2] = 4 * (x[1] - x[2]) - x[3] + x[4]; \
+  o[3] = -2 * x[1] - x[2] + 2 * x[3] + x[4]; \
+  o[4] = 2 * x[1] - x[2] - 2 * x[3] + x[4]; \
+  o[5] = 4 * x[1] - 5 * x[3] + x[5]; \
+} G_STMT_END
+
+/* A^T x: six in, four out. */
+#define AT4(o, x) G_STMT_START { \
+  o[0] = x[0] + x[1] + x[2] + x[3] + x[4]; \
+  o[1] = x[1] - x[2] + 2 * (x[3] - x[4]); \
+  o[2] = x[1] + x[2] + 4 * (x[3] + x[4]); \
+  o[3] = x[1] - x[2] + 8 * (x[3] - x[4]) + x[5]; \
+} G_STMT_END
+
+/* V [e][ci][t] for the band's tiles, channels [ci0, ci1).
  *
- * Vectorized over whole rows rather than tile by tile: first B^T along y
- * for every column x of the tile row (six padded rows in, six rows R_i
- * out, contiguous), then the columns are split by phase x mod 4 so that
- * B along x runs over consecutive tiles and writes V contiguously. */
+ * The padded rows of each tile row are split by column phase (x mod 4)
+ * into q[phase][r][t], tile-major; a tile's 6x6 input is then
+ * q[c % 4][r][t + c / 4], and the transforms run 8 tiles at a time. */
 CG_SIMD_CLONES static void
 input_transform (gpointer data, int ci0, int ci1)
 {
   const TransformJob *j = data;
   const CgConvShape *s = j->s;
-  int h = j->h, w = j->w, tiles_x = j->tiles_x;
-  int pw = OT * tiles_x + 2;    /* padded columns the tiles read */
-  int np = tiles_x + 1;         /* tiles, plus one for the +4, +5 taps */
-  gsize nt = (gsize) (j->ty1 - j->ty0) * tiles_x;
-  gsize estride = (gsize) s->cin * nt;
-  float *d = cg_thread_scratch ((gsize) T * pw * 2 + (gsize) T * 4 * np);
-  float *r = d + (gsize) T * pw;        /* R_i */
-  float *ph = r + (gsize) T * pw;       /* phases P_{i,c} */
+  int h = j->h, w = j->w, txp = j->tiles_x + SPARE;
+  int pw = OT * txp;
+  int ntp = (j->ty1 - j->ty0) * txp;
+  gsize qs = ((gsize) ntp + 1 + 8) & ~(gsize) 7;   /* a q row, + the +1 tap */
+  gsize estride = (gsize) s->cin * ntp;
+  float *row = cg_thread_scratch ((gsize) pw + 4 * T * qs);
+  float *q = row + pw;
 
   for (int ci = ci0; ci < ci1; ci++) {
     const float *plane = j->src + (gsize) ci * h * w;
-    for (int ty = j->ty0; ty < j->ty1; ty++) {
-      float *vrow = j->buf + (gsize) ci * nt + (gsize) (ty - j->ty0) *
-          tiles_x;
-      const float *d0 = d, *d1 = d + pw, *d2 = d + 2 * pw, *d3 = d + 3 * pw,
-          *d4 = d + 4 * pw, *d5 = d + 5 * pw;
+    float *v = j->buf + (gsize) ci * ntp;
 
-      for (int i = 0; i < T; i++)
-        padded_row (d + (gsize) i * pw, plane, s, h, w, ty * OT + i, pw);
-      for (int x = 0; x < pw; x++) {
-        r[0 * pw + x] = 4 * d0[x] - 5 * d2[x] + d4[x];
-        r[1 * pw + x] = -4 * (d1[x] + d2[x]) + d3[x] + d4[x];
-        r[2 * pw + x] = 4 * (d1[x] - d2[x]) - d3[x] + d4[x];
-        r[3 * pw + x] = -2 * d1[x] - d2[x] + 2 * d3[x] + d4[x];
-        r[4 * pw + x] = 2 * d1[x] - d2[x] - 2 * d3[x] + d4[x];
-        r[5 * pw + x] = 4 * d1[x] - 5 * d3[x] + d5[x];
-      }
-      for (int i = 0; i < T; i++) {
-        const float *ri = r + (gsize) i * pw;
-        float *p0 = ph + (gsize) i * 4 * np, *p1 = p0 + np, *p2 = p1 + np,
-            *p3 = p2 + np;
-        for (int t = 0; t < tiles_x; t++) {
-          p0[t] = ri[OT * t];
-          p1[t] = ri[OT * t + 1];
-          p2[t] = ri[OT * t + 2];
-          p3[t] = ri[OT * t + 3];
+    for (int ty = j->ty0; ty < j->ty1; ty++)
+      for (int r = 0; r < T; r++) {
+        gsize t0 = (gsize) (ty - j->ty0) * txp;
+        float *q0 = q + (gsize) (0 * T + r) * qs + t0, *q1 =
+            q + (gsize) (1 * T + r) * qs + t0, *q2 =
+            q + (gsize) (2 * T + r) * qs + t0, *q3 =
+            q + (gsize) (3 * T + r) * qs + t0;
+        padded_row (row, plane, s, h, w, ty * OT + r, pw);
+        for (int tx = 0; tx < txp; tx++) {
+          q0[tx] = row[OT * tx];
+          q1[tx] = row[OT * tx + 1];
+          q2[tx] = row[OT * tx + 2];
+          q3[tx] = row[OT * tx + 3];
         }
-        p0[tiles_x] = ri[OT * tiles_x];
-        p1[tiles_x] = ri[OT * tiles_x + 1];
       }
+    for (int p = 0; p < 4; p++)
+      for (int r = 0; r < T; r++)
+        memset (q + (gsize) (p * T + r) * qs + ntp, 0,
+            sizeof (float) * (qs - ntp));
+
+    for (int t = 0; t < ntp; t += 8) {
+      cg_v8 d[T][T], bd[T][T], vv[T];
+      int n = MIN (8, ntp - t);
+      for (int r = 0; r < T; r++) {
+        for (int c = 0; c < T; c++)
+          d[c][r] = cg_v8_load (q + (gsize) ((c % 4) * T + r) * qs + t +
+              c / 4);
+      }
+      /* B^T along the rows r, for each column c: bd[c][i] */
+      for (int c = 0; c < T; c++)
+        BT6 (bd[c], d[c]);
+      /* then along the columns, for each row i */
       for (int i = 0; i < T; i++) {
-        const float *p0 = ph + (gsize) i * 4 * np, *p1 = p0 + np,
-            *p2 = p1 + np, *p3 = p2 + np, *p4 = p0 + 1, *p5 = p1 + 1;
-        float *v0 = vrow + (gsize) (i * T) * estride;
-        float *v1 = v0 + estride, *v2 = v1 + estride, *v3 = v2 + estride,
-            *v4 = v3 + estride, *v5 = v4 + estride;
-        for (int t = 0; t < tiles_x; t++) {
-          v0[t] = 4 * p0[t] - 5 * p2[t] + p4[t];
-          v1[t] = -4 * (p1[t] + p2[t]) + p3[t] + p4[t];
-          v2[t] = 4 * (p1[t] - p2[t]) - p3[t] + p4[t];
-          v3[t] = -2 * p1[t] - p2[t] + 2 * p3[t] + p4[t];
-          v4[t] = 2 * p1[t] - p2[t] - 2 * p3[t] + p4[t];
-          v5[t] = 4 * p1[t] - 5 * p3[t] + p5[t];
+        cg_v8 col[T];
+        for (int c = 0; c < T; c++)
+          col[c] = bd[c][i];
+        BT6 (vv, col);
+        for (int jj = 0; jj < T; jj++) {
+          float *dst = v + (gsize) (i * T + jj) * estride + t;
+          if (n == 8)
+            cg_v8_store (dst, vv[jj]);
+          else
+            memcpy (dst, &vv[jj], sizeof (float) * n);
         }
       }
     }
   }
 }
 
-/* out tiles from M [e][co][t], channels [co0, co1): A^T along the domain
- * rows and A along its columns, both over consecutive tiles; the four
- * output phases are then interleaved into the output rows. */
+/* out tiles from M [e][co][t], channels [co0, co1): A^T M A, 8 tiles at a
+ * time, then each tile's 4x4 into the output (spare tiles and what hangs
+ * over the edge dropped). */
 CG_SIMD_CLONES static void
 output_transform (gpointer data, int co0, int co1)
 {
   const TransformJob *j = data;
   const CgConvShape *s = j->s;
-  int h = j->h, w = j->w, tiles_x = j->tiles_x;
-  gsize nt = (gsize) (j->ty1 - j->ty0) * tiles_x;
-  gsize estride = (gsize) s->cout * nt;
-  float *am = cg_thread_scratch ((gsize) (OT * T + OT * OT) * tiles_x);
-  float *y = am + (gsize) OT * T * tiles_x;
+  int h = j->h, w = j->w, tiles_x = j->tiles_x, txp = tiles_x + SPARE;
+  int ntp = (j->ty1 - j->ty0) * txp;
+  gsize estride = (gsize) s->cout * ntp;
 
   for (int co = co0; co < co1; co++) {
     float *plane = j->buf + (gsize) co * h * w;
+    const float *m = j->src + (gsize) co * ntp;
     float b = j->bias ? j->bias[co] : 0.0f;
-    for (int ty = j->ty0; ty < j->ty1; ty++) {
-      const float *mrow = j->src + (gsize) co * nt + (gsize) (ty - j->ty0) *
-          tiles_x;
-      /* A^T M: am[r][c] for each column c of the domain */
+
+    for (int t = 0; t < ntp; t += 8) {
+      cg_v8 am[T][OT], y[OT][OT];
+      float ys[OT][OT][8];
+      int n = MIN (8, ntp - t);
+      /* A^T along the domain rows, for each column c */
       for (int c = 0; c < T; c++) {
-        const float *m0 = mrow + (gsize) (0 * T + c) * estride,
-            *m1 = mrow + (gsize) (1 * T + c) * estride,
-            *m2 = mrow + (gsize) (2 * T + c) * estride,
-            *m3 = mrow + (gsize) (3 * T + c) * estride,
-            *m4 = mrow + (gsize) (4 * T + c) * estride,
-            *m5 = mrow + (gsize) (5 * T + c) * estride;
-        float *a0 = am + (gsize) (0 * T + c) * tiles_x,
-            *a1 = am + (gsize) (1 * T + c) * tiles_x,
-            *a2 = am + (gsize) (2 * T + c) * tiles_x,
-            *a3 = am + (gsize) (3 * T + c) * tiles_x;
-        for (int t = 0; t < tiles_x; t++) {
-          a0[t] = m0[t] + m1[t] + m2[t] + m3[t] + m4[t];
-          a1[t] = m1[t] - m2[t] + 2 * (m3[t] - m4[t]);
-          a2[t] = m1[t] + m2[t] + 4 * (m3[t] + m4[t]);
-          a3[t] = m1[t] - m2[t] + 8 * (m3[t] - m4[t]) + m5[t];
-        }
+        cg_v8 x[T];
+        for (int i = 0; i < T; i++)
+          x[i] = cg_v8_load (m + (gsize) (i * T + c) * estride + t);
+        AT4 (am[c], x);
       }
-      /* (A^T M) A: y[r][q] */
+      /* then along the columns */
       for (int r = 0; r < OT; r++) {
-        const float *a = am + (gsize) r * T * tiles_x;
-        const float *c0 = a, *c1 = a + tiles_x, *c2 = a + 2 * tiles_x,
-            *c3 = a + 3 * tiles_x, *c4 = a + 4 * tiles_x, *c5 =
-            a + 5 * tiles_x;
-        float *y0 = y + (gsize) (r * OT) * tiles_x, *y1 = y0 + tiles_x,
-            *y2 = y1 + tiles_x, *y3 = y2 + tiles_x;
-        for (int t = 0; t < tiles_x; t++) {
-          y0[t] = c0[t] + c1[t] + c2[t] + c3[t] + c4[t] + b;
-          y1[t] = c1[t] - c2[t] + 2 * (c3[t] - c4[t]) + b;
-          y2[t] = c1[t] + c2[t] + 4 * (c3[t] + c4[t]) + b;
-          y3[t] = c1[t] - c2[t] + 8 * (c3[t] - c4[t]) + c5[t] + b;
-        }
+        cg_v8 x[T];
+        for (int c = 0; c < T; c++)
+          x[c] = am[c][r];
+        AT4 (y[r], x);
+        for (int qq = 0; qq < OT; qq++)
+          y[r][qq] += b;
       }
-      for (int r = 0; r < OT && ty * OT + r < h; r++) {
-        float *orow = plane + (gsize) (ty * OT + r) * w;
-        const float *y0 = y + (gsize) (r * OT) * tiles_x, *y1 = y0 + tiles_x,
-            *y2 = y1 + tiles_x, *y3 = y2 + tiles_x;
-        int full = w / OT;
-        for (int t = 0; t < full; t++) {
-          orow[OT * t] = y0[t];
-          orow[OT * t + 1] = y1[t];
-          orow[OT * t + 2] = y2[t];
-          orow[OT * t + 3] = y3[t];
+      memcpy (ys, y, sizeof ys);
+      for (int l = 0; l < n; l++) {
+        int tt = t + l, ty = j->ty0 + tt / txp, tx = tt % txp;
+        int oy0 = ty * OT, ox0 = tx * OT;
+        if (tx >= tiles_x)
+          continue;
+        for (int r = 0; r < OT && oy0 + r < h; r++) {
+          float *orow = plane + (gsize) (oy0 + r) * w + ox0;
+          int nx = MIN (OT, w - ox0);
+          for (int qq = 0; qq < nx; qq++)
+            orow[qq] = ys[r][qq][l];
         }
-        for (int x = full * OT; x < w; x++)
-          orow[x] = y[(gsize) (r * OT + x % OT) * tiles_x + full];
       }
     }
   }
@@ -288,16 +298,14 @@ cg_conv2d_winograd_forward (float *out, const float *in,
 
   for (int ty0 = 0; ty0 < tiles_y; ty0 += band) {
     int ty1 = MIN (ty0 + band, tiles_y);
-    int nt = (ty1 - ty0) * tiles_x;
+    int ntp = (ty1 - ty0) * (tiles_x + SPARE);
     float *v = scratch;
-    float *m = scratch + (gsize) E *s->cin * nt;
-
+    float *m = scratch + (gsize) E *s->cin * ntp;
     TransformJob in_job = { v, in, NULL, s, h, w, tiles_x, ty0, ty1 };
     TransformJob out_job = { out, m, bias, s, h, w, tiles_x, ty0, ty1 };
+    GemmSet gemms = { prepared, v, m, s, uplane, ntp };
 
     cg_parallel_for (s->cin, input_transform, &in_job);
-    GemmSet gemms = { prepared, v, m, s, uplane, nt };
-
     cg_parallel_for (E, domain_gemms, &gemms);
     cg_parallel_for (s->cout, output_transform, &out_job);
   }
