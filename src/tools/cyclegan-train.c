@@ -728,10 +728,10 @@ main (int argc, char **argv)
       if (!tty && now - t_last_print < 10 && run_iters > 1)
         continue;
       t_last_print = now;
-      g_printerr ("%sepoch %d/%d it %u/%u | %.2f s/it | ETA %s | D_A %.3f "
+      g_printerr ("%sepoch %d/%d it %u/%u | %.2f it/s %.2f s/it | ETA %s | D_A %.3f "
           "G_A %.3f cyc_A %.3f idt_A %.3f D_B %.3f G_B %.3f cyc_B %.3f "
           "idt_B %.3f%s", tty ? "\r" : "", pos.epoch, last_epoch,
-          pos.epoch_iter, pos.n_perm, 1.0 / rate, eta,
+          pos.epoch_iter, pos.n_perm, rate, 1.0 / rate, eta,
           t->losses[CG_LOSS_D_A], t->losses[CG_LOSS_G_A],
           t->losses[CG_LOSS_CYCLE_A], t->losses[CG_LOSS_IDT_A],
           t->losses[CG_LOSS_D_B], t->losses[CG_LOSS_G_B],
@@ -745,12 +745,15 @@ main (int argc, char **argv)
   /* the end of the run: save where we are, unless just saved */
   fflush (csv);
   if (!saved_this_epoch && run_iters > 0) {
-    g_autofree char *name = g_strdup_printf ("epoch%03d.png",
-        MIN (pos.epoch, last_epoch));
-    g_autofree char *png = g_build_filename (o.img_dir, name, NULL);
-    g_autoptr (GdkPixbuf) grid = sample_grid (t, real_A, real_B);
-    if (!cg_image_save_png (grid, png, &error))
-      goto fail;
+    /* Samples of the epoch in progress; at an epoch's start the last
+     * epoch's are already there. */
+    if (pos.epoch_iter > 0) {
+      g_autofree char *name = g_strdup_printf ("epoch%03d.png", pos.epoch);
+      g_autofree char *png = g_build_filename (o.img_dir, name, NULL);
+      g_autoptr (GdkPixbuf) grid = sample_grid (t, real_A, real_B);
+      if (!cg_image_save_png (grid, png, &error))
+        goto fail;
+    }
     write_report (&o, MIN (pos.epoch, last_epoch));
     if (!save_all (t, &o, &pos, &error))
       goto fail;
