@@ -58,18 +58,23 @@ col2im_channels (gpointer data, int begin, int end)
       for (int kx = 0; kx < s->k; kx++) {
         const float *row = j->col + ((gsize) (co * s->k + ky) * s->k + kx) *
             n;
+        /* ox = x * stride + off lands in [0, ow) for x in [x_lo, x_hi) */
+        int off = kx - s->pad;
+        int x_lo = off >= 0 ? 0 : (-off + s->stride - 1) / s->stride;
+        int x_hi = MIN (j->w, (j->ow - off + s->stride - 1) / s->stride);
         for (int y = j->y0; y < j->y1; y++) {
           int oy = y * s->stride - s->pad + ky;
           const float *src = row + (gsize) (y - j->y0) * j->w;
           float *dst;
           if (oy < 0 || oy >= j->oh)
             continue;
-          dst = plane + (gsize) oy * j->ow;
-          for (int x = 0; x < j->w; x++) {
-            int ox = x * s->stride - s->pad + kx;
-            if (ox >= 0 && ox < j->ow)
-              dst[ox] += src[x];
-          }
+          dst = plane + (gsize) oy * j->ow + off;
+          if (s->stride == 2)
+            for (int x = x_lo; x < x_hi; x++)
+              dst[2 * x] += src[x];
+          else
+            for (int x = x_lo; x < x_hi; x++)
+              dst[x * s->stride] += src[x];
         }
       }
     }
