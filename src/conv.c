@@ -303,13 +303,76 @@ fold_padded (float *din, const float *dpad, int c, int h, int w, int pad,
     }
 }
 
+/* ---- the same for 3x3 stride-1 pad-1 layers (the residual blocks), by
+ * Winograd: dout zero-padded by one more pixel, the pad-1 Winograd
+ * convolution with the flipped kernel gives the padded input's gradient.
+ * Everything it needs is carved from the column buffer. ---- */
+static gboolean
+use_winograd_adjoint (const CgConvShape * s)
+{
+  return s->k == 3 && s->stride == 1 && s->pad == 1;
+}
+
+static CgConvShape
+winograd_adjoint_shape (const CgConvShape * s)
+{
+  CgConvShape a = {.cin = s->cout,.cout = s->cin,.k = 3,.stride = 1,.pad =
+        1,.pad_mode = CG_PAD_ZERO };
+  return a;
+}
+
+#define ROUND16(n) (((gsize) (n) + 15) & ~(gsize) 15)
+
+static gsize
+winograd_adjoint_floats (const CgConvShape * s, int h, int w, gsize col_cap)
+{
+  CgConvShape a = winograd_adjoint_shape (s);
+  gsize pp = (gsize) (h + 2) * (w + 2);
+  return ROUND16 (CG_WINOGRAD_PREPARED_FLOATS (&a)) +
+      ROUND16 ((gsize) 9 * s->cin * s->cout) + ROUND16 (s->cout * pp) +
+      ROUND16 (s->cin * pp) + cg_conv2d_winograd_scratch_floats (&a, h + 2,
+      w + 2, col_cap);
+}
+
+static void
+winograd_adjoint_backward (float *dinput, const float *doutput,
+    const float *weight, const CgConvShape * s, int h, int w, float *col,
+    gsize col_cap)
+{
+  CgConvShape a = winograd_adjoint_shape (s);
+  int ph = h + 2, pw = w + 2;
+  gsize pp = (gsize) ph * pw;
+  float *u = col;
+  float *wt = u + ROUND16 (CG_WINOGRAD_PREPARED_FLOATS (&a));
+  float *gpad = wt + ROUND16 ((gsize) 9 * s->cin * s->cout);
+  float *dpad = gpad + ROUND16 (s->cout * pp);
+  float *scratch = dpad + ROUND16 (s->cin * pp);
+
+  for (int co = 0; co < s->cout; co++)
+    for (int ci = 0; ci < s->cin; ci++)
+      for (int t = 0; t < 9; t++)
+        wt[((gsize) ci * s->cout + co) * 9 + (8 - t)] =
+            weight[((gsize) co * s->cin + ci) * 9 + t];
+  cg_conv2d_winograd_prepare (u, wt, &a);
+  memset (gpad, 0, sizeof (float) * s->cout * pp);
+  for (int c = 0; c < s->cout; c++)
+    for (int y = 0; y < h; y++)
+      memcpy (gpad + c * pp + (gsize) (y + 1) * pw + 1,
+          doutput + ((gsize) c * h + y) * w, sizeof (float) * w);
+  cg_conv2d_winograd_forward (dpad, gpad, u, NULL, &a, ph, pw, scratch,
+      col_cap);
+  fold_padded (dinput, dpad, s->cin, h, w, 1, s->pad_mode);
+}
+
 gsize
 cg_conv2d_backward_col_floats (const CgConvShape * s, int h, int w,
     gsize col_cap)
 {
   gsize cols = cg_conv2d_col_floats (s, h, w, col_cap);
 
-  if (use_adjoint (s)) {
+  if (use_winograd_adjoint (s))
+    cols = MAX (cols, winograd_adjoint_floats (s, h, w, col_cap));
+  else if (use_adjoint (s)) {
     int oh, ow;
     CgConvShape a = {.cin = s->cout,.cout = s->cin,.k = s->k,.stride =
           1,.pad = s->k - 1,.pad_mode = CG_PAD_ZERO };
@@ -370,7 +433,8 @@ cg_conv2d_backward (float *dinput, float *dweight, float *dbias,
   int kk = s->cin * s->k * s->k;
   gsize ohw;
   int band;
-  gboolean adjoint = use_adjoint (s);
+  gboolean winograd = use_winograd_adjoint (s);
+  gboolean adjoint = winograd || use_adjoint (s);
 
   cg_conv2d_out_size (s, h, w, &oh, &ow);
   ohw = (gsize) oh * ow;
@@ -396,6 +460,9 @@ cg_conv2d_backward (float *dinput, float *dweight, float *dbias,
       col2im_band (dinput, col, s, h, w, ow, y0, y1);
     }
   }
-  if (dinput && adjoint)
+  if (dinput && winograd)
+    winograd_adjoint_backward (dinput, doutput, weight, s, h, w, col,
+        col_cap);
+  else if (dinput && adjoint)
     adjoint_backward (dinput, doutput, weight, s, h, w, col, col_cap);
 }

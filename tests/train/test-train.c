@@ -636,6 +636,7 @@ main (int argc, char **argv)
     {"conv7_reflect", {3, 5, 7, 1, 3, CG_PAD_REFLECT, 0}, FALSE, 1 << 20},
     {"conv7_reflect", {3, 5, 7, 1, 3, CG_PAD_REFLECT, 0}, FALSE, 1},
     {"conv3_reflect", {4, 4, 3, 1, 1, CG_PAD_REFLECT, 0}, FALSE, 1 << 20},
+    {"conv3_reflect", {4, 4, 3, 1, 1, CG_PAD_REFLECT, 0}, FALSE, 1},
     {"conv3_s2", {4, 6, 3, 2, 1, CG_PAD_ZERO, 0}, FALSE, 1 << 20},
     {"conv3_s2", {4, 6, 3, 2, 1, CG_PAD_ZERO, 0}, FALSE, 80},
     {"conv3_s2_even", {3, 5, 3, 2, 1, CG_PAD_ZERO, 0}, FALSE, 1 << 20},
