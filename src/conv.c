@@ -18,14 +18,6 @@ cg_conv2d_out_size (const CgConvShape * s, int h, int w, int *oh, int *ow)
   *ow = (w + 2 * s->pad - s->k) / s->stride + 1;
 }
 
-static int
-band_rows (gsize rows_k, int ow, int oh, gsize col_cap)
-{
-  gsize per_row = rows_k * (gsize) ow;
-  gsize rows = per_row ? col_cap / per_row : (gsize) oh;
-  return (int) CLAMP (rows, 1, (gsize) oh);
-}
-
 gsize
 cg_conv2d_col_floats (const CgConvShape * s, int h, int w, gsize col_cap)
 {
@@ -33,7 +25,7 @@ cg_conv2d_col_floats (const CgConvShape * s, int h, int w, gsize col_cap)
   gsize rows_k = (gsize) s->cin * s->k * s->k;
 
   cg_conv2d_out_size (s, h, w, &oh, &ow);
-  return rows_k * ow * band_rows (rows_k, ow, oh, col_cap);
+  return rows_k * ow * cg_band_rows (rows_k, ow, oh, col_cap);
 }
 
 /* One row of the column matrix: dst[x] = src[x * stride + off] for x < ow,
@@ -130,7 +122,7 @@ cg_conv2d_forward (float *out, const float *in, const float *weight,
 
   cg_conv2d_out_size (s, h, w, &oh, &ow);
   ohw = (gsize) oh * ow;
-  band = band_rows (kk, ow, oh, col_cap);
+  band = cg_band_rows (kk, ow, oh, col_cap);
 
   for (int y0 = 0; y0 < oh; y0 += band) {
     int y1 = MIN (y0 + band, oh);
@@ -438,7 +430,7 @@ cg_conv2d_backward (float *dinput, float *dweight, float *dbias,
 
   cg_conv2d_out_size (s, h, w, &oh, &ow);
   ohw = (gsize) oh * ow;
-  band = band_rows (kk, ow, oh, col_cap);
+  band = cg_band_rows (kk, ow, oh, col_cap);
 
   if (dbias)
     plane_sums_acc (dbias, doutput, s->cout, ohw);

@@ -19,20 +19,12 @@ cg_conv_transpose2d_out_size (const CgConvShape * s, int h, int w, int *oh,
   *ow = (w - 1) * s->stride - 2 * s->pad + s->k + s->output_padding;
 }
 
-static int
-band_rows (gsize rows_k, int w, int h, gsize col_cap)
-{
-  gsize per_row = rows_k * (gsize) w;
-  gsize rows = per_row ? col_cap / per_row : (gsize) h;
-  return (int) CLAMP (rows, 1, (gsize) h);
-}
-
 gsize
 cg_conv_transpose2d_col_floats (const CgConvShape * s, int h, int w,
     gsize col_cap)
 {
   gsize rows_k = (gsize) s->cout * s->k * s->k;
-  return rows_k * w * band_rows (rows_k, w, h, col_cap);
+  return rows_k * w * cg_band_rows (rows_k, w, h, col_cap);
 }
 
 typedef struct
@@ -99,7 +91,7 @@ cg_conv_transpose2d_forward (float *out, const float *in,
   int oh, ow;
   int m = s->cout * s->k * s->k;
   gsize ohw;
-  int band = band_rows (m, w, h, col_cap);
+  int band = cg_band_rows (m, w, h, col_cap);
 
   cg_conv_transpose2d_out_size (s, h, w, &oh, &ow);
   ohw = (gsize) oh * ow;
@@ -143,7 +135,7 @@ cg_conv_transpose2d_backward (float *dinput, float *dweight, float *dbias,
   int oh, ow;
   int m = s->cout * s->k * s->k;
   gsize hw = (gsize) h * w;
-  int band = band_rows (m, w, h, col_cap);
+  int band = cg_band_rows (m, w, h, col_cap);
   CgConvShape a = adjoint_shape (s);
 
   cg_conv_transpose2d_out_size (s, h, w, &oh, &ow);

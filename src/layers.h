@@ -27,6 +27,16 @@ typedef struct
   int output_padding;
 } CgConvShape;
 
+/* How many rows of `rows` fit a column buffer of `budget` floats when
+ * each takes rows_k * width floats: at least one, at most all. */
+static inline int
+cg_band_rows (gsize rows_k, int width, int rows, gsize budget)
+{
+  gsize per_row = rows_k * (gsize) width;
+  gsize n = per_row ? budget / per_row : (gsize) rows;
+  return (int) CLAMP (n, 1, (gsize) rows);
+}
+
 /* pad.c */
 int cg_reflect_index (int i, int n);
 void cg_reflect_pad_forward (float *out, const float *in, int c, int h, int w,
