@@ -152,12 +152,16 @@ build_layers (CgGenerator * gen)
  * 320x240 and 64/9 at 256x256:
  * - 3x3 stride 1 (the residual blocks): Winograd F(4,3) beats im2col at
  *   every channel count we run (16 to 256), 2.5-3.5x at 256 channels.
- * - 7x7 to 3 channels: the thin path runs ~8x faster than im2col, whose
- *   GEMM has M = 3; with 8 or more output channels im2col's M is no
- *   longer the bottleneck, hence the threshold.
- * - everything else (stride-2 and transposed convolutions, the 7x7 input
- *   layer): im2col. */
-#define THIN_MAX_COUT 4
+ * - 7x7 to 3 channels and 3 channels to ngf: direct convolution (the
+ *   thin path). im2col's GEMM has M = 3 in the one and K = 147 with a
+ *   147-row column matrix to write and pack in the other; directly, at
+ *   1 thread: 16->3 at 320x240 8.3 ms (im2col 51), 3->16 7.1 ms (im2col
+ *   15.4), 3->64 at 256x256 22.6 ms (im2col 33.8). With more channels
+ *   on both sides im2col's GEMM wins (64->64 3x3: thin 7.5 ms, Winograd
+ *   2.7), hence the thresholds.
+ * - everything else (stride-2 and transposed convolutions): im2col. */
+#define THIN_MAX_OUT 4
+#define THIN_MAX_IN 4
 
 static CgConvPath
 choose_path (const Layer * l, CgConvPath forced)
@@ -180,7 +184,7 @@ choose_path (const Layer * l, CgConvPath forced)
   }
   if (winograd)
     return CG_CONV_PATH_WINOGRAD;
-  if (thin && s->cout <= THIN_MAX_COUT)
+  if (thin && (s->cout <= THIN_MAX_OUT || s->cin <= THIN_MAX_IN))
     return CG_CONV_PATH_THIN;
   return CG_CONV_PATH_IM2COL;
 }

@@ -154,19 +154,21 @@ test_fast_vs_im2col (void)
       CgConvShape s = { 3 + variant * 5, 2 + variant * 3, 3, 1, 1,
         variant == 1 ? CG_PAD_ZERO : CG_PAD_REFLECT, 0
       };
-      gsize n_in = (gsize) s.cin * h * w, n_out = (gsize) s.cout * h * w;
+      gsize n_in, n_out;
       gsize n_w;
       float *in, *wt, *b, *want, *got, *prep, *scratch;
       char what[96];
 
-      if (variant == 2) {       /* the thin path's 7x7 */
+      if (variant == 2) {       /* the thin path's 7x7, in and out layers */
         s.k = 7;
         s.pad = 3;
-        s.cout = 3;
-        n_out = (gsize) s.cout * h * w;
+        s.cout = i % 2 ? 3 : 9;
+        s.cin = i % 2 ? 13 : 3;
         if (h <= 3 || w <= 3)
           continue;             /* reflect pad 3 needs 4 pixels */
       }
+      n_in = (gsize) s.cin * h * w;
+      n_out = (gsize) s.cout * h * w;
       n_w = (gsize) s.cout * s.cin * s.k * s.k;
       in = g_new (float, n_in);
       wt = g_new (float, n_w);
