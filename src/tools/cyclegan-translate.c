@@ -6,6 +6,7 @@
  */
 #include <cyclegan/cyclegan.h>
 #include "image-io.h"
+#include "blas-kernels.h"
 
 #include <glib/gstdio.h>
 #include <errno.h>
@@ -78,6 +79,7 @@ main (int argc, char **argv)
   guint n_files;
   int status = 0;
 
+  cg_tool_ensure_blas_kernels (argv);
   setlocale (LC_ALL, "");
   ctx = g_option_context_new ("INPUT OUTPUT | --output-dir DIR INPUT...");
   g_option_context_set_summary (ctx,
