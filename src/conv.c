@@ -327,9 +327,38 @@ winograd_adjoint_floats (const CgConvShape * s, int h, int w, gsize col_cap)
 }
 
 static void
+flip_transpose_3x3 (float *wt, const float *weight, const CgConvShape * s)
+{
+  for (int co = 0; co < s->cout; co++)
+    for (int ci = 0; ci < s->cin; ci++)
+      for (int t = 0; t < 9; t++)
+        wt[((gsize) ci * s->cout + co) * 9 + (8 - t)] =
+            weight[((gsize) co * s->cin + ci) * 9 + t];
+}
+
+gsize
+cg_conv2d_winograd_adjoint_floats (const CgConvShape * s)
+{
+  CgConvShape a = winograd_adjoint_shape (s);
+  return CG_WINOGRAD_PREPARED_FLOATS (&a);
+}
+
+void
+cg_conv2d_winograd_adjoint_prepare (float *prepared, const float *weight,
+    const CgConvShape * s)
+{
+  CgConvShape a = winograd_adjoint_shape (s);
+  float *wt = g_new (float, (gsize) 9 * s->cin * s->cout);
+
+  flip_transpose_3x3 (wt, weight, s);
+  cg_conv2d_winograd_prepare (prepared, wt, &a);
+  g_free (wt);
+}
+
+static void
 winograd_adjoint_backward (float *dinput, const float *doutput,
-    const float *weight, const CgConvShape * s, int h, int w, float *col,
-    gsize col_cap)
+    const float *weight, const float *prepared, const CgConvShape * s, int h,
+    int w, float *col, gsize col_cap)
 {
   CgConvShape a = winograd_adjoint_shape (s);
   int ph = h + 2, pw = w + 2;
@@ -340,19 +369,18 @@ winograd_adjoint_backward (float *dinput, const float *doutput,
   float *dpad = gpad + ROUND16 (s->cout * pp);
   float *scratch = dpad + ROUND16 (s->cin * pp);
 
-  for (int co = 0; co < s->cout; co++)
-    for (int ci = 0; ci < s->cin; ci++)
-      for (int t = 0; t < 9; t++)
-        wt[((gsize) ci * s->cout + co) * 9 + (8 - t)] =
-            weight[((gsize) co * s->cin + ci) * 9 + t];
-  cg_conv2d_winograd_prepare (u, wt, &a);
+  if (!prepared) {
+    flip_transpose_3x3 (wt, weight, s);
+    cg_conv2d_winograd_prepare (u, wt, &a);
+    prepared = u;
+  }
   memset (gpad, 0, sizeof (float) * s->cout * pp);
   for (int c = 0; c < s->cout; c++)
     for (int y = 0; y < h; y++)
       memcpy (gpad + c * pp + (gsize) (y + 1) * pw + 1,
           doutput + ((gsize) c * h + y) * w, sizeof (float) * w);
-  cg_conv2d_winograd_forward (dpad, gpad, u, NULL, &a, ph, pw, scratch,
-      col_cap);
+  cg_conv2d_winograd_forward (dpad, gpad, prepared, NULL, &a, ph, pw,
+      scratch, col_cap);
   fold_padded (dinput, dpad, s->cin, h, w, 1, s->pad_mode);
 }
 
@@ -419,7 +447,8 @@ plane_sums_acc (float *acc, const float *x, int c, gsize n)
 void
 cg_conv2d_backward (float *dinput, float *dweight, float *dbias,
     const float *doutput, const float *input, const float *weight,
-    const CgConvShape * s, int h, int w, float *col, gsize col_cap)
+    const float *adjoint_prepared, const CgConvShape * s, int h, int w,
+    float *col, gsize col_cap)
 {
   int oh, ow;
   int kk = s->cin * s->k * s->k;
@@ -453,8 +482,8 @@ cg_conv2d_backward (float *dinput, float *dweight, float *dbias,
     }
   }
   if (dinput && winograd)
-    winograd_adjoint_backward (dinput, doutput, weight, s, h, w, col,
-        col_cap);
+    winograd_adjoint_backward (dinput, doutput, weight, adjoint_prepared, s,
+        h, w, col, col_cap);
   else if (dinput && adjoint)
     adjoint_backward (dinput, doutput, weight, s, h, w, col, col_cap);
 }

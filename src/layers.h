@@ -123,7 +123,15 @@ gsize cg_conv2d_backward_col_floats (const CgConvShape * s, int h, int w,
     gsize col_cap);
 void cg_conv2d_backward (float *dinput, float *dweight, float *dbias,
     const float *doutput, const float *input, const float *weight,
-    const CgConvShape * s, int h, int w, float *col, gsize col_cap);
+    const float *adjoint_prepared, const CgConvShape * s, int h, int w,
+    float *col, gsize col_cap);
+/* 3x3 stride-1 pad-1 layers take dinput by Winograd, with the flipped
+ * kernel's transform: made per call unless `adjoint_prepared` holds it
+ * (cg_conv2d_winograd_adjoint_floats floats from _adjoint_prepare; a
+ * trainer keeps it while the weights stay the same). */
+gsize cg_conv2d_winograd_adjoint_floats (const CgConvShape * s);
+void cg_conv2d_winograd_adjoint_prepare (float *prepared,
+    const float *weight, const CgConvShape * s);
 
 /* C [m, n] += A [m, k] . B [n, k]^T (row-major), the columns of C split
  * over the current thread pool (parallel.h): the weight gradients. */

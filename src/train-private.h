@@ -49,7 +49,16 @@ typedef struct
   gsize n_floats;
   CgGeneratorParams *gparams;   /* generators: owns `param` */
   float *param, *grad, *m, *v;  /* n_floats each, 64-byte aligned */
+  /* Winograd transforms of the weights (forward and adjoint), made by the
+   * tape once per version of the parameters: a generator runs forward and
+   * backward three times between two Adam steps. */
+  guint64 version, wino_version;
+  float *wino;
+  gsize wino_floats;
 } CgTrainNet;
+
+/* Call after writing net->param directly (Adam, loading and init do). */
+void cg_train_net_params_changed (CgTrainNet * net);
 
 /* The PatchGAN's table: model.0, model.2, model.5, ... (conv weight
  * [out, in, 4, 4] and bias each), as the official NLayerDiscriminator. */

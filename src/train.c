@@ -42,6 +42,7 @@ cg_adam_update (CgTrainNet * net, double lr, double beta1, double beta2,
       (float) (1.0 - beta2), (float) sqrt (bc2), (float) eps,
       (float) (-lr / bc1), (int) net->n_floats);
 #pragma GCC diagnostic pop
+  cg_train_net_params_changed (net);
 }
 
 /* ---- losses ---- */
@@ -552,6 +553,8 @@ cg_trainer_load (CgTrainer * t, const char *path, GError ** error)
     goto out;
   }
   inc = g_ascii_strtoull (end + 1, NULL, 16);
+  for (int k = 0; k < 4; k++)
+    cg_train_net_params_changed (nets[k].net);
   t->rng.state = state;
   t->rng.inc = inc;
   result = g_hash_table_ref (meta);

@@ -151,9 +151,16 @@ aligned_zeros (gsize n)
   return mem;
 }
 
+void
+cg_train_net_params_changed (CgTrainNet * net)
+{
+  net->version++;
+}
+
 static CgTrainNet *
 net_buffers (CgTrainNet * net)
 {
+  net->wino_version = G_MAXUINT64;
   if (!net->param)
     net->param = aligned_zeros (net->n_floats);
   net->grad = aligned_zeros (net->n_floats);
@@ -209,6 +216,7 @@ cg_train_net_free (CgTrainNet * net)
     free (net->param);
     g_free (net->specs);
   }
+  g_free (net->wino);
   free (net->grad);
   free (net->m);
   free (net->v);
@@ -234,6 +242,7 @@ cg_train_net_init_normal (CgTrainNet * net, CgRng * rng, double gain)
     for (gsize j = 0; j < s->n_elements; j++)
       x[j] = s->n_dims == 4 ? (float) (gain * cg_rng_normal (rng)) : 0.0f;
   }
+  cg_train_net_params_changed (net);
 }
 
 void
@@ -272,6 +281,7 @@ typedef struct
                                  * the network's input */
   int residual;                 /* POST_IN_ADD */
   int in_h, in_w, out_h, out_w;
+  gsize wino_fwd, wino_adj;     /* PATH_WINOGRAD: offsets into net->wino */
   gsize pre, out, gout;         /* arena offsets (floats) */
 } Layer;
 
@@ -282,7 +292,7 @@ struct _CgTape
   int in_c, h, w;
   CgArena arena;
   gsize col, gpre;              /* scratch: columns, pre-activation grad */
-  gsize prep;                   /* Winograd-transformed weights */
+  gsize wino_floats;            /* the transforms of all Winograd layers */
   const float *input;
 };
 
@@ -402,7 +412,7 @@ cg_tape_new (const CgTrainNet * net, int h, int w)
 {
   GArray *L = g_array_new (FALSE, TRUE, sizeof (Layer));
   CgTape *tape = g_new0 (CgTape, 1);
-  gsize total = 0, col = 0, gpre = 0, prep = 0;
+  gsize total = 0, col = 0, gpre = 0, wino = 0;
   int ch = net->kind == CG_NET_GENERATOR ? net->gconfig.in_channels :
       net->dconfig.in_channels;
 
@@ -433,8 +443,12 @@ cg_tape_new (const CgTrainNet * net, int h, int w)
       return NULL;
     }
     l->path = choose_path (l);
-    if (l->path == PATH_WINOGRAD)
-      prep = MAX (prep, CG_WINOGRAD_PREPARED_FLOATS (&l->shape));
+    if (l->path == PATH_WINOGRAD) {
+      l->wino_fwd = wino;
+      wino += cg_arena_round (CG_WINOGRAD_PREPARED_FLOATS (&l->shape));
+      l->wino_adj = wino;
+      wino += cg_arena_round (cg_conv2d_winograd_adjoint_floats (&l->shape));
+    }
     n = cg_arena_round ((gsize) l->shape.cout * l->out_h * l->out_w);
     l->pre = total;
     total += n;
@@ -453,8 +467,7 @@ cg_tape_new (const CgTrainNet * net, int h, int w)
   total += cg_arena_round (col);
   tape->gpre = total;
   total += gpre;
-  tape->prep = total;
-  total += cg_arena_round (prep);
+  tape->wino_floats = wino;
   if (!cg_arena_reserve (&tape->arena, total)) {
     cg_tape_free (tape);
     return NULL;
@@ -501,6 +514,24 @@ cg_tape_forward (CgTape * t, const CgTrainNet * net, const float *input)
   float *col = SLOT (t, t->col);
 
   t->input = input;
+  if (t->wino_floats && net->wino_version != net->version) {
+    CgTrainNet *mut = (CgTrainNet *) net;   /* the cache, not the model */
+    if (mut->wino_floats < t->wino_floats) {
+      g_free (mut->wino);
+      mut->wino = g_new (float, t->wino_floats);
+      mut->wino_floats = t->wino_floats;
+    }
+    for (int i = 0; i < t->n_layers; i++) {
+      const Layer *l = &t->layers[i];
+      if (l->path != PATH_WINOGRAD)
+        continue;
+      cg_conv2d_winograd_prepare (mut->wino + l->wino_fwd,
+          net->param + l->weight, &l->shape);
+      cg_conv2d_winograd_adjoint_prepare (mut->wino + l->wino_adj,
+          net->param + l->weight, &l->shape);
+    }
+    mut->wino_version = net->version;
+  }
   for (int i = 0; i < t->n_layers; i++) {
     const Layer *l = &t->layers[i];
     const float *in = layer_input (t, l);
@@ -513,12 +544,10 @@ cg_tape_forward (CgTape * t, const CgTrainNet * net, const float *input)
     if (l->transposed)
       cg_conv_transpose2d_forward (pre, in, weight, bias, &l->shape, l->in_h,
           l->in_w, col, COL_BUDGET);
-    else if (l->path == PATH_WINOGRAD) {
-      float *prep = SLOT (t, t->prep);
-      cg_conv2d_winograd_prepare (prep, weight, &l->shape);
-      cg_conv2d_winograd_forward (pre, in, prep, bias, &l->shape, l->in_h,
-          l->in_w, col, COL_BUDGET);
-    } else if (l->path == PATH_THIN)
+    else if (l->path == PATH_WINOGRAD)
+      cg_conv2d_winograd_forward (pre, in, net->wino + l->wino_fwd, bias,
+          &l->shape, l->in_h, l->in_w, col, COL_BUDGET);
+    else if (l->path == PATH_THIN)
       cg_conv2d_thin_forward (pre, in, weight, bias, &l->shape, l->in_h,
           l->in_w, col, COL_BUDGET);
     else
@@ -616,7 +645,8 @@ cg_tape_backward (CgTape * t, CgTrainNet * net, const float *dout,
     else
       cg_conv2d_backward (din, param_grads ? net->grad + l->weight : NULL,
           param_grads && bias_grad ? net->grad + l->bias : NULL, gp,
-          layer_input (t, l), net->param + l->weight, &l->shape, l->in_h,
-          l->in_w, col, COL_BUDGET);
+          layer_input (t, l), net->param + l->weight,
+          l->path == PATH_WINOGRAD ? net->wino + l->wino_adj : NULL,
+          &l->shape, l->in_h, l->in_w, col, COL_BUDGET);
   }
 }

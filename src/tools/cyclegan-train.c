@@ -27,9 +27,11 @@
 
 /* ---- options: the official names with dashes, the official defaults ---- */
 
+static char default_name[] = "experiment_name";
+static char default_checkpoints_dir[] = "./checkpoints";
 static char *opt_dataroot;
-static char *opt_name = "experiment_name";
-static char *opt_checkpoints_dir = "./checkpoints";
+static char *opt_name = default_name;
+static char *opt_checkpoints_dir = default_checkpoints_dir;
 static int opt_ngf = 64, opt_ndf = 64, opt_n_blocks = 9, opt_n_layers_D = 3;
 static int opt_load_size = 286, opt_crop_size = 256;
 static gboolean opt_no_flip;
@@ -788,5 +790,11 @@ out:
   g_free (o.img_dir);
   g_free (o.domain_a);
   g_free (o.domain_b);
+  /* GOption's strings are ours (and LeakSanitizer checks in CI) */
+  g_free (opt_dataroot);
+  if (opt_name != default_name)
+    g_free (opt_name);
+  if (opt_checkpoints_dir != default_checkpoints_dir)
+    g_free (opt_checkpoints_dir);
   return ret;
 }

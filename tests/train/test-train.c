@@ -86,8 +86,8 @@ test_conv_backward (gconstpointer data)
   } else {
     cg_conv2d_forward (y, x, w, b, &cc->shape, is[1], is[2], col,
         cc->budget);
-    cg_conv2d_backward (dx, dw, db, dout, x, w, &cc->shape, is[1], is[2],
-        col, cc->budget);
+    cg_conv2d_backward (dx, dw, db, dout, x, w, NULL, &cc->shape, is[1],
+        is[2], col, cc->budget);
   }
   g_snprintf (what, sizeof what, "%s output", kase);
   assert_rel (what, y, y_want, ny, 1e-5);
@@ -103,8 +103,18 @@ test_conv_backward (gconstpointer data)
     cg_conv_transpose2d_backward (dx, dw, NULL, dout, x, w, &cc->shape,
         is[1], is[2], col, cc->budget);
   else
-    cg_conv2d_backward (dx, dw, NULL, dout, x, w, &cc->shape, is[1], is[2],
-        col, cc->budget);
+  {
+    /* the second time with the adjoint transform made ahead, where it
+     * applies */
+    float *prep = NULL;
+    if (cc->shape.k == 3 && cc->shape.stride == 1 && cc->shape.pad == 1) {
+      prep = g_new (float, cg_conv2d_winograd_adjoint_floats (&cc->shape));
+      cg_conv2d_winograd_adjoint_prepare (prep, w, &cc->shape);
+    }
+    cg_conv2d_backward (dx, dw, NULL, dout, x, w, prep, &cc->shape, is[1],
+        is[2], col, cc->budget);
+    g_free (prep);
+  }
   for (gsize i = 0; i < nx; i++)
     dx_want[i] *= 2;
   for (gsize i = 0; i < nw; i++)
@@ -249,6 +259,7 @@ load_params (CgTrainNet * net, CgSafetensors * st, const char *prefix)
         net->specs[i].n_elements * sizeof (float));
     g_free (v);
   }
+  cg_train_net_params_changed (net);
 }
 
 static void
