@@ -4,7 +4,54 @@
 #include "golden.h"
 #include "generator-private.h"
 
+#include <errno.h>
+#include <malloc.h>
 #include <string.h>
+
+/* Every allocation of the process counted, by interposing glibc's malloc
+ * family (the sanitizers interpose it themselves: not there). */
+#if !defined(__SANITIZE_ADDRESS__) && defined(__GLIBC__)
+#define COUNT_ALLOCATIONS 1
+extern void *__libc_malloc (size_t);
+extern void *__libc_calloc (size_t, size_t);
+extern void *__libc_realloc (void *, size_t);
+extern void *__libc_memalign (size_t, size_t);
+static gint n_allocations;
+
+void *malloc (size_t n);
+void *calloc (size_t n, size_t size);
+void *realloc (void *p, size_t n);
+int posix_memalign (void **p, size_t align, size_t n);
+
+void *
+malloc (size_t n)
+{
+  g_atomic_int_inc (&n_allocations);
+  return __libc_malloc (n);
+}
+
+void *
+calloc (size_t n, size_t size)
+{
+  g_atomic_int_inc (&n_allocations);
+  return __libc_calloc (n, size);
+}
+
+void *
+realloc (void *p, size_t n)
+{
+  g_atomic_int_inc (&n_allocations);
+  return __libc_realloc (p, n);
+}
+
+int
+posix_memalign (void **p, size_t align, size_t n)
+{
+  g_atomic_int_inc (&n_allocations);
+  *p = __libc_memalign (align, n);
+  return *p ? 0 : ENOMEM;
+}
+#endif
 
 #define TOL 1e-4
 
@@ -234,6 +281,57 @@ test_size_changes (void)
   cg_model_unref (model);
 }
 
+/* Frames of a size already planned allocate nothing, on every path and
+ * with two threads: no malloc call at all (counted where the malloc family
+ * can be interposed), and the heap in use stays the same. */
+static void
+test_no_allocation_per_frame (void)
+{
+  CgModel *model = load_model ("tiny");
+  GError *error = NULL;
+  CgGenerator *gen = cg_generator_new (model, CG_DIRECTION_A2B, &error);
+  int w = 45, h = 30;
+  gsize stride = (gsize) w * 4;
+  guint8 *px = g_malloc (stride * h);
+
+  g_assert_no_error (error);
+  cg_generator_set_threads (gen, 2);
+  for (guint i = 0; i < stride * h; i++)
+    px[i] = (guint8) (i * 13);
+  for (guint p = 0; p < G_N_ELEMENTS (paths); p++) {
+    struct mallinfo2 before, after;
+    cg_generator_force_path (gen, paths[p]);
+    /* the first frame plans the arena and starts the threads */
+    g_assert_true (cg_generator_run_pixels (gen, CG_PIXEL_BGRA, px, stride,
+            px, stride, w, h, &error));
+    before = mallinfo2 ();
+#ifdef COUNT_ALLOCATIONS
+    g_atomic_int_set (&n_allocations, 0);
+#endif
+    for (int f = 0; f < 3; f++)
+      g_assert_true (cg_generator_run_pixels (gen, CG_PIXEL_BGRA, px,
+              stride, px, stride, w, h, &error));
+#ifdef COUNT_ALLOCATIONS
+    {
+      int n = g_atomic_int_get (&n_allocations);
+      g_test_message ("%s: %d allocations in 3 frames",
+          cg_conv_path_name (paths[p]), n);
+      g_assert_cmpint (n, ==, 0);
+    }
+#endif
+    after = mallinfo2 ();
+    g_test_message ("%s: heap in use %zu -> %zu bytes, mmapped %zu -> %zu",
+        cg_conv_path_name (paths[p]), before.uordblks, after.uordblks,
+        before.hblkhd, after.hblkhd);
+    g_assert_cmpuint (after.uordblks, ==, before.uordblks);
+    g_assert_cmpuint (after.hblkhd, ==, before.hblkhd);
+  }
+  g_assert_no_error (error);
+  g_free (px);
+  cg_generator_free (gen);
+  cg_model_unref (model);
+}
+
 static void
 test_refusals (void)
 {
@@ -285,5 +383,7 @@ main (int argc, char **argv)
   }
   g_test_add_func ("/generator/size-changes", test_size_changes);
   g_test_add_func ("/generator/refusals", test_refusals);
+  g_test_add_func ("/generator/no-allocation-per-frame",
+      test_no_allocation_per_frame);
   return g_test_run ();
 }
