@@ -136,6 +136,24 @@ padded_row (float *dst, const float *plane, const CgConvShape * s, int h,
   o[3] = x[1] - x[2] + 8 * (x[3] - x[4]) + x[5]; \
 } G_STMT_END
 
+/* A row of q: the band's tiles, the +1 tap past the last, rounded up for
+ * whole-vector loads. */
+static inline gsize
+q_stride (int ntp)
+{
+  return ((gsize) ntp + 1 + 8) & ~(gsize) 7;
+}
+
+gsize
+cg_conv2d_winograd_thread_floats (const CgConvShape * s, int h, int w,
+    gsize budget)
+{
+  int tiles_y = (h + OT - 1) / OT, tiles_x = (w + OT - 1) / OT;
+  int rows = band_tile_rows (s, tiles_y, tiles_x, budget);
+  int txp = tiles_x + SPARE;
+  return (gsize) OT *txp + 4 * T * q_stride (rows * txp);
+}
+
 /* V [e][ci][t] for the band's tiles, channels [ci0, ci1).
  *
  * The padded rows of each tile row are split by column phase (x mod 4)
@@ -149,7 +167,7 @@ input_transform (gpointer data, int ci0, int ci1)
   int h = j->h, w = j->w, txp = j->tiles_x + SPARE;
   int pw = OT * txp;
   int ntp = (j->ty1 - j->ty0) * txp;
-  gsize qs = ((gsize) ntp + 1 + 8) & ~(gsize) 7;   /* a q row, + the +1 tap */
+  gsize qs = q_stride (ntp);
   gsize estride = (gsize) s->cin * ntp;
   float *row = cg_thread_scratch ((gsize) pw + 4 * T * qs);
   float *q = row + pw;

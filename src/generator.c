@@ -78,6 +78,8 @@ struct _CgGenerator
 
   double *layer_ms;             /* profile, or NULL */
   CgPool *pool;                 /* threads of our own, for the non-GEMM passes */
+  gsize thread_floats;          /* per-thread scratch the plan needs */
+  gboolean threads_ready;       /* the pool's threads have it */
   CgConvPath forced;
 
   /* the plan: frame size, padded size, arena slots */
@@ -336,7 +338,7 @@ cg_generator_prepare (CgGenerator * gen, int width, int height,
     GError ** error)
 {
   const CgGeneratorConfig *c = &gen->params->config;
-  gsize act = 0, col = 0, total = 0;
+  gsize act = 0, col = 0, total = 0, thread = 0;
   int h, w;
 
   if (gen->arena.base && width == gen->width && height == gen->height)
@@ -370,6 +372,9 @@ cg_generator_prepare (CgGenerator * gen, int width, int height,
     w = l->out_w;
     act = MAX (act, (gsize) l->shape.cout * h * w);
     lcol = layer_scratch (l);
+    if (l->op == OP_CONV && l->path == CG_CONV_PATH_WINOGRAD)
+      thread = MAX (thread, cg_conv2d_winograd_thread_floats (&l->shape,
+              l->in_h, l->in_w, COL_BUDGET));
     col = MAX (col, lcol);
   }
   g_assert (h == gen->ph && w == gen->pw);
@@ -387,6 +392,8 @@ cg_generator_prepare (CgGenerator * gen, int width, int height,
     }
   }
 
+  gen->thread_floats = thread;
+  gen->threads_ready = FALSE;
   if (!cg_arena_reserve (&gen->arena, total)) {
     gen->width = gen->height = 0;
     g_set_error (error, CG_ERROR, CG_ERROR_NO_MEMORY,
@@ -405,6 +412,12 @@ slot_ptr (CgGenerator * gen, Slot s)
 }
 
 static void
+reserve_thread_scratch (gpointer data, int begin, int end)
+{
+  cg_thread_scratch (*(const gsize *) data);
+}
+
+static void
 apply_threads (CgGenerator * gen)
 {
   int n = gen->n_threads ? gen->n_threads : (int) g_get_num_processors ();
@@ -414,6 +427,14 @@ apply_threads (CgGenerator * gen)
   if (!gen->pool || cg_pool_n_threads (gen->pool) != n) {
     cg_pool_free (gen->pool);
     gen->pool = cg_pool_new (n);
+    gen->threads_ready = FALSE;
+  }
+  /* Each thread gets its scratch rows now, not in the middle of some
+   * later frame: which thread takes which piece varies. */
+  if (!gen->threads_ready) {
+    cg_pool_each_thread (gen->pool, reserve_thread_scratch,
+        &gen->thread_floats);
+    gen->threads_ready = TRUE;
   }
 }
 

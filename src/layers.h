@@ -71,6 +71,9 @@ void cg_conv2d_winograd_prepare (float *prepared, const float *weight,
     const CgConvShape * s);
 gsize cg_conv2d_winograd_scratch_floats (const CgConvShape * s, int h,
     int w, gsize budget);
+/* Per-thread working rows (cg_thread_scratch) the transforms need. */
+gsize cg_conv2d_winograd_thread_floats (const CgConvShape * s, int h,
+    int w, gsize budget);
 void cg_conv2d_winograd_forward (float *out, const float *in,
     const float *prepared, const float *bias, const CgConvShape * s, int h,
     int w, float *scratch, gsize budget);

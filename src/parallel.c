@@ -16,6 +16,7 @@ struct _CgPool
   int n;
   int next_piece, n_pieces;
   int pieces_left;
+  gboolean one_each;            /* a thread takes at most one piece */
   gboolean quit;
 };
 
@@ -25,13 +26,16 @@ static _Thread_local CgPool *current;
 static void
 work (CgPool * pool)
 {
-  while (pool->next_piece < pool->n_pieces) {
+  gboolean took = FALSE;
+
+  while (pool->next_piece < pool->n_pieces && !(pool->one_each && took)) {
     int piece = pool->next_piece++;
     int begin = (int) ((gint64) pool->n * piece / pool->n_pieces);
     int end = (int) ((gint64) pool->n * (piece + 1) / pool->n_pieces);
     CgParallelFunc func = pool->func;
     gpointer data = pool->data;
 
+    took = TRUE;
     g_mutex_unlock (&pool->lock);
     if (begin < end)
       func (data, begin, end);
@@ -111,6 +115,32 @@ cg_pool_pop (void)
   current = NULL;
 }
 
+static void
+run_job (CgPool * pool, int n, int n_pieces, gboolean one_each,
+    CgParallelFunc func, gpointer data)
+{
+  g_mutex_lock (&pool->lock);
+  pool->func = func;
+  pool->data = data;
+  pool->n = n;
+  pool->next_piece = 0;
+  pool->n_pieces = n_pieces;
+  pool->pieces_left = n_pieces;
+  pool->one_each = one_each;
+  pool->generation++;
+  g_cond_broadcast (&pool->work_cond);
+  work (pool);
+  while (pool->pieces_left > 0)
+    g_cond_wait (&pool->done_cond, &pool->lock);
+  g_mutex_unlock (&pool->lock);
+}
+
+void
+cg_pool_each_thread (CgPool * pool, CgParallelFunc func, gpointer data)
+{
+  run_job (pool, pool->n_threads, pool->n_threads, TRUE, func, data);
+}
+
 void
 cg_parallel_for (int n, CgParallelFunc func, gpointer data)
 {
@@ -122,19 +152,7 @@ cg_parallel_for (int n, CgParallelFunc func, gpointer data)
     func (data, 0, n);
     return;
   }
-  g_mutex_lock (&pool->lock);
-  pool->func = func;
-  pool->data = data;
-  pool->n = n;
-  pool->next_piece = 0;
-  pool->n_pieces = MIN (n, pool->n_threads);
-  pool->pieces_left = pool->n_pieces;
-  pool->generation++;
-  g_cond_broadcast (&pool->work_cond);
-  work (pool);
-  while (pool->pieces_left > 0)
-    g_cond_wait (&pool->done_cond, &pool->lock);
-  g_mutex_unlock (&pool->lock);
+  run_job (pool, n, MIN (n, pool->n_threads), FALSE, func, data);
 }
 
 typedef struct

@@ -26,6 +26,10 @@ int cg_pool_n_threads (const CgPool * pool);
 void cg_pool_push (CgPool * pool);
 void cg_pool_pop (void);
 
+/* Run func(data, i, i + 1) once on each of the pool's threads, i being
+ * the thread's slot (the caller is slot 0). */
+void cg_pool_each_thread (CgPool * pool, CgParallelFunc func, gpointer data);
+
 /* Run func over [0, n) in about as many pieces as threads, in the current
  * pool; returns when all are done. */
 void cg_parallel_for (int n, CgParallelFunc func, gpointer data);
