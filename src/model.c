@@ -46,9 +46,9 @@ add_spec (GArray * specs, gsize * offset, const char *name, int n_dims,
   g_array_append_val (specs, s);
 }
 
-static void
-add_conv (GArray * specs, gsize * offset, const char *module, gint64 cout,
-    gint64 cin, gint64 k)
+void
+cg_param_table_add_conv (GArray * specs, gsize * offset, const char *module,
+    gint64 cout, gint64 cin, gint64 k)
 {
   char name[48];
 
@@ -81,23 +81,23 @@ cg_generator_param_table (const CgGeneratorConfig * c, guint * n_specs,
   char module[40];
   int nb = c->n_blocks;
 
-  add_conv (specs, &offset, "model.1", ngf, c->in_channels, 7);
-  add_conv (specs, &offset, "model.4", 2 * ngf, ngf, 3);
-  add_conv (specs, &offset, "model.7", 4 * ngf, 2 * ngf, 3);
+  cg_param_table_add_conv (specs, &offset, "model.1", ngf, c->in_channels, 7);
+  cg_param_table_add_conv (specs, &offset, "model.4", 2 * ngf, ngf, 3);
+  cg_param_table_add_conv (specs, &offset, "model.7", 4 * ngf, 2 * ngf, 3);
   for (int i = 0; i < nb; i++) {
     g_snprintf (module, sizeof module, "model.%d.conv_block.%d",
         CG_GEN_IDX_BLOCK0 + i, CG_BLOCK_IDX_CONV1);
-    add_conv (specs, &offset, module, 4 * ngf, 4 * ngf, 3);
+    cg_param_table_add_conv (specs, &offset, module, 4 * ngf, 4 * ngf, 3);
     g_snprintf (module, sizeof module, "model.%d.conv_block.%d",
         CG_GEN_IDX_BLOCK0 + i, CG_BLOCK_IDX_CONV2 (c->dropout_layout));
-    add_conv (specs, &offset, module, 4 * ngf, 4 * ngf, 3);
+    cg_param_table_add_conv (specs, &offset, module, 4 * ngf, 4 * ngf, 3);
   }
   g_snprintf (module, sizeof module, "model.%d", CG_GEN_IDX_UP1 (nb));
   add_conv_t (specs, &offset, module, 4 * ngf, 2 * ngf, 3);
   g_snprintf (module, sizeof module, "model.%d", CG_GEN_IDX_UP2 (nb));
   add_conv_t (specs, &offset, module, 2 * ngf, ngf, 3);
   g_snprintf (module, sizeof module, "model.%d", CG_GEN_IDX_CONV_OUT (nb));
-  add_conv (specs, &offset, module, c->out_channels, ngf, 7);
+  cg_param_table_add_conv (specs, &offset, module, c->out_channels, ngf, 7);
 
   *n_specs = specs->len;
   *n_floats = offset;

@@ -84,24 +84,6 @@ cg_rng_normal (CgRng * rng)
 
 /* ---- parameter tables and buffers ---- */
 
-static void
-add_spec (GArray * specs, gsize * offset, const char *name, int n_dims,
-    gint64 d0, gint64 d1, gint64 d2, gint64 d3)
-{
-  CgParamSpec s = { 0 };
-  gint64 dims[4] = { d0, d1, d2, d3 };
-
-  g_strlcpy (s.name, name, sizeof s.name);
-  s.n_dims = n_dims;
-  s.n_elements = 1;
-  for (int i = 0; i < n_dims; i++) {
-    s.shape[i] = dims[i];
-    s.n_elements *= dims[i];
-  }
-  s.offset = *offset;
-  *offset += (s.n_elements + 15) & ~(gsize) 15;
-  g_array_append_val (specs, s);
-}
 
 /* Official NLayerDiscriminator module indices: the first conv at 0, then
  * conv/IN/LReLU triples from 2, the last conv after them. */
@@ -131,10 +113,8 @@ cg_disc_param_table (const CgDiscConfig * c, guint * n_specs,
   for (int l = 0; l <= c->n_layers + 1; l++) {
     int cin = l == 0 ? c->in_channels : disc_channels (c, l - 1);
     int cout = disc_channels (c, l);
-    g_snprintf (name, sizeof name, "model.%d.weight", disc_conv_index (l));
-    add_spec (specs, &offset, name, 4, cout, cin, 4, 4);
-    g_snprintf (name, sizeof name, "model.%d.bias", disc_conv_index (l));
-    add_spec (specs, &offset, name, 1, cout, 0, 0, 0);
+    g_snprintf (name, sizeof name, "model.%d", disc_conv_index (l));
+    cg_param_table_add_conv (specs, &offset, name, cout, cin, 4);
   }
   *n_specs = specs->len;
   *n_floats = offset;
