@@ -13,6 +13,7 @@
  *   index.html, images/     per-epoch samples and the loss curves
  */
 #include <cyclegan/cyclegan.h>
+#include "blas-kernels.h"
 #include "train-private.h"
 #include "image-io.h"
 
@@ -507,32 +508,6 @@ format_duration (char *buf, gsize n, double s)
     g_snprintf (buf, n, "%dh%02dm", (int) (s / 3600), (int) s % 3600 / 60);
 }
 
-/* OpenBLAS 0.3.21 picks its kernels by CPU model and falls back to the
- * SSE3 "Prescott" ones on CPUs it does not know (virtual Xeons report a
- * generic model): 5x slower GEMMs here. It reads OPENBLAS_CORETYPE only
- * when it is loaded, so when the fallback is in use and the CPU has AVX2
- * or AVX-512, set the variable and run this program again. */
-static void
-ensure_openblas_kernels (char **argv)
-{
-  const char *core = openblas_get_corename ();
-  const char *want = NULL;
-
-  if (g_getenv ("OPENBLAS_CORETYPE") || !core
-      || g_ascii_strcasecmp (core, "prescott") != 0)
-    return;
-  __builtin_cpu_init ();
-  if (__builtin_cpu_supports ("avx512f"))
-    want = "SkylakeX";
-  else if (__builtin_cpu_supports ("avx2"))
-    want = "Haswell";
-  if (!want)
-    return;
-  g_setenv ("OPENBLAS_CORETYPE", want, TRUE);
-  execv ("/proc/self/exe", argv);
-  /* no /proc: carry on with the slow kernels */
-}
-
 int
 main (int argc, char **argv)
 {
@@ -551,7 +526,7 @@ main (int argc, char **argv)
   gboolean tty = isatty (STDERR_FILENO), saved_this_epoch = FALSE;
   double t0, t_last_print = 0;
 
-  ensure_openblas_kernels (argv);
+  cg_tool_ensure_blas_kernels (argv);
   setlocale (LC_ALL, "");
   ctx = g_option_context_new ("- train CycleGAN generators on two folders "
       "of images");
