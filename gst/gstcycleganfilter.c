@@ -868,10 +868,9 @@ gst_cyclegan_filter_class_init (GstCycleganFilterClass * klass)
   /**
    * GstCycleganFilter:threads:
    *
-   * Number of compute threads, 0 for one per core. The matrix library
-   * keeps one thread count per process, so all cycleganfilter elements of
-   * a process should agree on it. A change while playing takes effect on
-   * the next frame.
+   * Number of compute threads, 0 for one per core. Each element runs its
+   * own threads, so several elements in one process each take this many.
+   * A change while playing takes effect on the next frame.
    *
    * Since: 0.1
    */

@@ -29,8 +29,9 @@ CG_API void cg_generator_free (CgGenerator * gen);
 CG_API CgModel *cg_generator_get_model (const CgGenerator * gen);
 CG_API CgDirection cg_generator_get_direction (const CgGenerator * gen);
 
-/* Compute threads; 0 = all cores. OpenBLAS keeps one process-wide thread
- * count, so generators in one process should agree. */
+/* Compute threads; 0 = all cores. The generator runs its own pool of
+ * threads and splits every GEMM and pass over it; OpenBLAS itself is set
+ * to one thread (a process-wide setting) while generators run. */
 CG_API void cg_generator_set_threads (CgGenerator * gen, int n_threads);
 CG_API int cg_generator_get_threads (const CgGenerator * gen);
 
