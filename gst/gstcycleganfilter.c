@@ -326,6 +326,19 @@ gst_cyclegan_filter_loader (gpointer data)
   return NULL;
 }
 
+/* Streaming thread: a new generator planned for the negotiated size (if
+ * any yet) and given the thread count, ready to replace the active one. */
+static gboolean
+gst_cyclegan_filter_ready_generator (GstCycleganFilter * self,
+    CgGenerator * gen, guint threads, GError ** err)
+{
+  if (self->width > 0
+      && !cg_generator_prepare (gen, self->width, self->height, err))
+    return FALSE;
+  cg_generator_set_threads (gen, threads);
+  return TRUE;
+}
+
 /* Streaming thread: replace the active model and generator by a loaded
  * one. On failure the old ones stay. */
 static void
@@ -348,11 +361,9 @@ gst_cyclegan_filter_swap_model (GstCycleganFilter * self,
       goto failed;
   }
 
-  /* a no-op when the loader prepared it for this size already */
-  if (self->width > 0
-      && !cg_generator_prepare (gen, self->width, self->height, &err))
+  /* a no-op prepare when the loader did it for this size already */
+  if (!gst_cyclegan_filter_ready_generator (self, gen, threads, &err))
     goto failed;
-  cg_generator_set_threads (gen, threads);
 
   GST_INFO_OBJECT (self, "swapping in model %s (%s)", path,
       gst_cyclegan_direction_nick (direction));
@@ -403,12 +414,9 @@ gst_cyclegan_filter_switch_direction (GstCycleganFilter * self,
   GError *err = NULL;
 
   gen = cg_generator_new (self->model, (CgDirection) direction, &err);
-  if (gen == NULL)
+  if (gen == NULL
+      || !gst_cyclegan_filter_ready_generator (self, gen, threads, &err))
     goto failed;
-  if (self->width > 0
-      && !cg_generator_prepare (gen, self->width, self->height, &err))
-    goto failed;
-  cg_generator_set_threads (gen, threads);
 
   GST_INFO_OBJECT (self, "switching to direction %s",
       gst_cyclegan_direction_nick (direction));
