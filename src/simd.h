@@ -36,7 +36,7 @@ cg_v8_store (float *p, cg_v8 v)
   memcpy (p, &v, sizeof v);
 }
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__SANITIZE_ADDRESS__)
+#if defined(__x86_64__) && defined(__GNUC__)
 #define CG_SIMD_CLONES __attribute__ ((target_clones ("arch=x86-64-v3", "default")))
 #else
 #define CG_SIMD_CLONES
