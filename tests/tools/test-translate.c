@@ -9,6 +9,25 @@
 static char *tmp_dir;
 static const char *tool;
 
+/* Remove a folder and everything in it (what the tests left). */
+static void
+remove_tree (const char *path)
+{
+  GDir *dir = g_dir_open (path, 0, NULL);
+  const char *name;
+
+  while (dir && (name = g_dir_read_name (dir))) {
+    g_autofree char *child = g_build_filename (path, name, NULL);
+    if (g_file_test (child, G_FILE_TEST_IS_DIR))
+      remove_tree (child);
+    else
+      g_unlink (child);
+  }
+  if (dir)
+    g_dir_close (dir);
+  g_rmdir (path);
+}
+
 static char *
 tmp_path (const char *name)
 {
@@ -155,29 +174,6 @@ main (int argc, char **argv)
   g_test_add_func ("/translate/usage-errors", test_usage_errors);
   ret = g_test_run ();
 
-  {
-    /* remove what the tests left */
-    GDir *d = g_dir_open (tmp_dir, 0, NULL);
-    const char *name;
-    while (d && (name = g_dir_read_name (d))) {
-      g_autofree char *p = tmp_path (name);
-      if (g_file_test (p, G_FILE_TEST_IS_DIR)) {
-        GDir *sub = g_dir_open (p, 0, NULL);
-        const char *n2;
-        while (sub && (n2 = g_dir_read_name (sub))) {
-          g_autofree char *q = g_build_filename (p, n2, NULL);
-          g_unlink (q);
-        }
-        if (sub)
-          g_dir_close (sub);
-        g_rmdir (p);
-      } else {
-        g_unlink (p);
-      }
-    }
-    if (d)
-      g_dir_close (d);
-    g_rmdir (tmp_dir);
-  }
+  remove_tree (tmp_dir);
   return ret;
 }
