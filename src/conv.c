@@ -135,8 +135,8 @@ cg_conv2d_forward (float *out, const float *in, const float *weight,
           dst[co * ohw + j] = bias[co];
     }
     im2col_band (col, in, s, h, w, ow, y0, y1);
-    cg_sgemm (FALSE, s->cout, n, kk, 1.0f, weight, kk, col, n,
-        bias ? 1.0f : 0.0f, dst, (int) ohw);
+    cg_sgemm (FALSE, s->cout, n, kk, weight, kk, col, n, bias != NULL,
+        dst, (int) ohw);
   }
 }
 
@@ -476,8 +476,8 @@ cg_conv2d_backward (float *dinput, float *dweight, float *dbias,
       cg_sgemm_nt_acc (s->cout, kk, n, g, (int) ohw, col, n, dweight, kk);
     }
     if (dinput && !adjoint) {
-      cg_sgemm (TRUE, kk, n, s->cout, 1.0f, weight, kk, g, (int) ohw, 0.0f,
-          col, n);
+      cg_sgemm (TRUE, kk, n, s->cout, weight, kk, g, (int) ohw, FALSE, col,
+          n);
       col2im_band (dinput, col, s, h, w, ow, y0, y1);
     }
   }

@@ -9,7 +9,6 @@
 #include "layers.h"
 #include "parallel.h"
 
-#include <cblas.h>
 
 void
 cg_conv_transpose2d_out_size (const CgConvShape * s, int h, int w, int *oh,
@@ -105,8 +104,8 @@ cg_conv_transpose2d_forward (float *out, const float *in,
   for (int y0 = 0; y0 < h; y0 += band) {
     int y1 = MIN (y0 + band, h);
     int n = (y1 - y0) * w;
-    cg_sgemm (TRUE, m, n, s->cin, 1.0f, weight, m, in + (gsize) y0 * w,
-        h * w, 0.0f, col, n);
+    cg_sgemm (TRUE, m, n, s->cin, weight, m, in + (gsize) y0 * w, h * w,
+        FALSE, col, n);
     col2im_band (out, col, s, w, oh, ow, y0, y1);
   }
 }
@@ -162,7 +161,7 @@ cg_conv_transpose2d_backward (float *dinput, float *dweight, float *dbias,
           n, dweight, m);
     /* dinput [cin, n] += weight [cin, m] . dcol */
     if (dinput)
-      cg_sgemm (FALSE, s->cin, n, m, 1.0f, weight, m, col, n, 1.0f,
+      cg_sgemm (FALSE, s->cin, n, m, weight, m, col, n, TRUE,
           dinput + (gsize) y0 * w, (int) hw);
   }
 }

@@ -12,11 +12,11 @@
  * Accuracy: the transforms use 4, 5, 8 and 1/24: against the float64
  * PyTorch goldens the error stays ~1e-6 per layer (tests/core/test-layers).
  */
+#include "gemm.h"
 #include "layers.h"
 #include "parallel.h"
 #include "simd.h"
 
-#include <cblas.h>
 #include <string.h>
 
 #define T 6                     /* input tile */
@@ -297,9 +297,8 @@ domain_gemms (gpointer data, int begin, int end)
   const CgConvShape *s = g->s;
 
   for (int e = begin; e < end; e++)
-    cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, s->cout, g->nt,
-        s->cin, 1.0f, g->u + e * g->uplane, s->cin,
-        g->v + (gsize) e * s->cin * g->nt, g->nt, 0.0f,
+    cg_gemm (FALSE, s->cout, g->nt, s->cin, g->u + e * g->uplane, s->cin,
+        g->v + (gsize) e * s->cin * g->nt, g->nt, FALSE,
         g->m + (gsize) e * s->cout * g->nt, g->nt);
 }
 

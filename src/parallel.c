@@ -1,6 +1,7 @@
 #include "parallel.h"
 
-#include <cblas.h>
+#include "gemm.h"
+
 
 struct _CgPool
 {
@@ -190,9 +191,8 @@ cg_thread_scratch (gsize n_floats)
 
 typedef struct
 {
-  gboolean trans_a;
+  gboolean trans_a, accumulate;
   int m, n, k;
-  float alpha, beta;
   const float *a, *b;
   int lda, ldb, ldc;
   float *c;
@@ -208,17 +208,15 @@ gemm_columns (gpointer data, int begin, int end)
   const GemmJob *j = data;
   int c0 = begin * GEMM_COL_BLOCK, c1 = MIN (end * GEMM_COL_BLOCK, j->n);
 
-  cblas_sgemm (CblasRowMajor, j->trans_a ? CblasTrans : CblasNoTrans,
-      CblasNoTrans, j->m, c1 - c0, j->k, j->alpha, j->a, j->lda, j->b + c0,
-      j->ldb, j->beta, j->c + c0, j->ldc);
+  cg_gemm (j->trans_a, j->m, c1 - c0, j->k, j->a, j->lda, j->b + c0,
+      j->ldb, j->accumulate, j->c + c0, j->ldc);
 }
 
 void
-cg_sgemm (gboolean trans_a, int m, int n, int k, float alpha,
-    const float *a, int lda, const float *b, int ldb, float beta, float *c,
-    int ldc)
+cg_sgemm (gboolean trans_a, int m, int n, int k, const float *a, int lda,
+    const float *b, int ldb, gboolean accumulate, float *c, int ldc)
 {
-  GemmJob job = { trans_a, m, n, k, alpha, beta, a, b, lda, ldb, ldc, c };
+  GemmJob job = { trans_a, accumulate, m, n, k, a, b, lda, ldb, ldc, c };
   cg_parallel_for ((n + GEMM_COL_BLOCK - 1) / GEMM_COL_BLOCK, gemm_columns,
       &job);
 }

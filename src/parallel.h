@@ -34,14 +34,14 @@ void cg_pool_each_thread (CgPool * pool, CgParallelFunc func, gpointer data);
  * pool; returns when all are done. */
 void cg_parallel_for (int n, CgParallelFunc func, gpointer data);
 
-/* Row-major C = alpha op(A) B + beta C, M x N, with the columns of B and C
- * split over the current pool, each piece one single-threaded sgemm (the
+/* Row-major C = op(A) B (+ C when `accumulate`), M x N, with the columns
+ * of B and C split over the current pool, each piece one single-threaded
+ * cg_gemm (the
  * generator runs OpenBLAS with one thread and owns the parallelism: small
  * GEMMs then pay no OpenBLAS thread hand-off, and the passes between GEMMs
  * do not compete with OpenBLAS's spinning threads). */
-void cg_sgemm (gboolean trans_a, int m, int n, int k, float alpha,
-    const float *a, int lda, const float *b, int ldb, float beta, float *c,
-    int ldc);
+void cg_sgemm (gboolean trans_a, int m, int n, int k, const float *a,
+    int lda, const float *b, int ldb, gboolean accumulate, float *c, int ldc);
 
 /* A scratch buffer of at least `n_floats` for the calling thread, kept
  * (and grown when asked for more) for the thread's life: kernels running

@@ -1,0 +1,232 @@
+/* Our own AVX-512 GEMM for the convolution products.
+ *
+ * Why not OpenBLAS everywhere: these machines run OpenBLAS 0.3.21 with its
+ * Haswell (AVX2) kernels (OPENBLAS_CORETYPE=Haswell is set system-wide,
+ * and without it 0.3.21 does not recognise the CPU at all and falls back
+ * to SSE3). Our products are also small and wide: Winograd's 36 per layer
+ * are 64x64 by a few hundred tiles at ngf 16, where OpenBLAS's packing
+ * and call overhead cost as much as the arithmetic. A register-blocked
+ * AVX-512 kernel that reads A and B in place does twice the work per
+ * instruction and skips the packing; cyclegan-bench --layers shows the
+ * difference layer by layer, and tests/core/test-gemm checks it against
+ * a float64 product on every edge shape.
+ *
+ * The kernel: C is cut into 8-row x 48-column tiles held in 24 zmm
+ * registers; per step of k, three vectors of B's row and eight broadcasts
+ * of A's column feed 24 FMAs. A and B are first packed into the order
+ * the tile reads them (aligned, sequential), k in chunks of at most KC so
+ * a B block (KC x 48 floats) stays in L1 while the tiles of the MC rows
+ * reuse it. Column tails are masked, row tails padded with zeros.
+ */
+#include "gemm.h"
+
+#include <cblas.h>
+#include <stdlib.h>
+#include <string.h>
+
+static gboolean force_blas;
+
+void
+cg_gemm_force_blas (gboolean force)
+{
+  force_blas = force;
+}
+
+static void
+gemm_blas (gboolean trans_a, int m, int n, int k, const float *a, int lda,
+    const float *b, int ldb, gboolean accumulate, float *c, int ldc)
+{
+  cblas_sgemm (CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+      CblasNoTrans, m, n, k, 1.0f, a, lda, b, ldb, accumulate ? 1.0f : 0.0f,
+      c, ldc);
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define HAVE_AVX512_KERNEL 1
+#include <immintrin.h>
+
+#define MR 8
+#define NV 3
+#define NR (NV * 16)
+#define KC 192                 /* most of k per chunk; chunks are balanced */
+#define MC 128
+
+/* Per-thread packing buffers, kept for the thread's life (no allocation
+ * per call): A's block as [tile][p][MR], B's as [p][NR]. */
+typedef struct
+{
+  float *a, *b;
+} Packs;
+
+static void
+packs_free (gpointer p)
+{
+  Packs *packs = p;
+  free (packs->a);
+  free (packs->b);
+  g_free (packs);
+}
+
+static GPrivate packs_key = G_PRIVATE_INIT (packs_free);
+
+static Packs *
+thread_packs (void)
+{
+  Packs *packs = g_private_get (&packs_key);
+
+  if (!packs) {
+    packs = g_new0 (Packs, 1);
+    if (posix_memalign ((void **) &packs->a, 64, sizeof (float) * MC * KC)
+        || posix_memalign ((void **) &packs->b, 64, sizeof (float) * KC * NR))
+      g_error ("cg_gemm: out of memory for the packing buffers");
+    g_private_set (&packs_key, packs);
+  }
+  return packs;
+}
+
+#define AVX512_INLINE \
+  static inline __attribute__ ((target ("avx512f"), always_inline))
+
+/* A's rows [m0, m0 + mc) x [k0, k0 + kc) into MR-row tiles, p-major inside
+ * a tile; rows past m are zero. A's element (i, p) is at a[i * ars + p *
+ * acs]. */
+AVX512_INLINE void
+pack_a (float *dst, const float *a, gsize ars, gsize acs, int mc, int kc)
+{
+  for (int t = 0; t < mc; t += MR)
+    for (int p = 0; p < kc; p++)
+      for (int r = 0; r < MR; r++)
+        *dst++ = t + r < mc ? a[(t + r) * ars + p * acs] : 0.0f;
+}
+
+AVX512_INLINE void
+pack_b (float *dst, const float *b, gsize ldb, int kc,
+    const __mmask16 mask[NV])
+{
+  for (int p = 0; p < kc; p++)
+    for (int v = 0; v < NV; v++)
+      _mm512_store_ps (dst + p * NR + 16 * v,
+          _mm512_maskz_loadu_ps (mask[v], b + p * ldb + 16 * v));
+}
+
+/* C's mr x NR tile (columns masked) = or += the packed tile product. */
+AVX512_INLINE void
+tile (int kc, const float *ap, const float *bp, float *c, gsize ldc, int mr,
+    const __mmask16 mask[NV], gboolean accumulate)
+{
+  __m512 s[MR][NV];
+
+  for (int r = 0; r < MR; r++)
+    for (int v = 0; v < NV; v++)
+      s[r][v] = _mm512_setzero_ps ();
+  for (int p = 0; p < kc; p++) {
+    __m512 bv[NV];
+    for (int v = 0; v < NV; v++)
+      bv[v] = _mm512_load_ps (bp + p * NR + 16 * v);
+    for (int r = 0; r < MR; r++) {
+      __m512 av = _mm512_set1_ps (ap[p * MR + r]);
+      for (int v = 0; v < NV; v++)
+        s[r][v] = _mm512_fmadd_ps (av, bv[v], s[r][v]);
+    }
+  }
+  for (int r = 0; r < MR; r++)
+    if (r < mr)
+      for (int v = 0; v < NV; v++) {
+        float *cp = c + r * ldc + 16 * v;
+        __m512 x = s[r][v];
+        if (accumulate)
+          x = _mm512_add_ps (x, _mm512_maskz_loadu_ps (mask[v], cp));
+        _mm512_mask_storeu_ps (cp, mask[v], x);
+      }
+}
+
+AVX512_INLINE void
+gemm_strided (int m, int n, int k, const float *a, gsize ars, gsize acs,
+    const float *b, gsize ldb, gboolean accumulate, float *c, gsize ldc)
+{
+  Packs *packs = thread_packs ();
+
+  int chunks = (k + KC - 1) / KC, kstep = (k + chunks - 1) / chunks;
+
+  for (int k0 = 0; k0 < k; k0 += kstep) {
+    int kc = MIN (kstep, k - k0);
+    gboolean acc = accumulate || k0 > 0;
+
+    for (int m0 = 0; m0 < m; m0 += MC) {
+      int mc = MIN (MC, m - m0);
+      pack_a (packs->a, a + m0 * ars + k0 * acs, ars, acs, mc, kc);
+
+      for (int n0 = 0; n0 < n; n0 += NR) {
+        __mmask16 mask[NV];
+        for (int v = 0; v < NV; v++) {
+          int left = CLAMP (n - n0 - 16 * v, 0, 16);
+          mask[v] = (__mmask16) ((1u << left) - 1);
+        }
+        pack_b (packs->b, b + k0 * ldb + n0, ldb, kc, mask);
+        for (int t = 0; t < mc; t += MR)
+          tile (kc, packs->a + t * kc, packs->b,
+              c + (m0 + t) * ldc + n0, ldc, MIN (MR, mc - t), mask, acc);
+      }
+    }
+  }
+}
+
+/* Two copies, so each sees its strides as constants. */
+__attribute__ ((target ("avx512f"), noinline))
+     static void gemm_avx512_nn (int m, int n, int k, const float *a,
+    int lda, const float *b, int ldb, gboolean accumulate, float *c, int ldc)
+{
+  gemm_strided (m, n, k, a, (gsize) lda, 1, b, (gsize) ldb, accumulate, c,
+      (gsize) ldc);
+}
+
+__attribute__ ((target ("avx512f"), noinline))
+     static void gemm_avx512_tn (int m, int n, int k, const float *a,
+    int lda, const float *b, int ldb, gboolean accumulate, float *c, int ldc)
+{
+  gemm_strided (m, n, k, a, 1, (gsize) lda, b, (gsize) ldb, accumulate, c,
+      (gsize) ldc);
+}
+
+static gboolean
+use_avx512 (void)
+{
+  return !force_blas && __builtin_cpu_supports ("avx512f");
+}
+#else
+static gboolean
+use_avx512 (void)
+{
+  return FALSE;
+}
+#endif
+
+const char *
+cg_gemm_kernel_name (void)
+{
+  return use_avx512 ()? "avx512" : "openblas";
+}
+
+void
+cg_gemm (gboolean trans_a, int m, int n, int k, const float *a, int lda,
+    const float *b, int ldb, gboolean accumulate, float *c, int ldc)
+{
+  if (m <= 0 || n <= 0)
+    return;
+#ifdef HAVE_AVX512_KERNEL
+  if (use_avx512 ()) {
+    if (k <= 0) {
+      if (!accumulate)
+        for (int i = 0; i < m; i++)
+          memset (c + (gsize) i * ldc, 0, sizeof (float) * n);
+      return;
+    }
+    if (trans_a)
+      gemm_avx512_tn (m, n, k, a, lda, b, ldb, accumulate, c, ldc);
+    else
+      gemm_avx512_nn (m, n, k, a, lda, b, ldb, accumulate, c, ldc);
+    return;
+  }
+#endif
+  gemm_blas (trans_a, m, n, k, a, lda, b, ldb, accumulate, c, ldc);
+}

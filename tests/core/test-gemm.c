@@ -1,0 +1,95 @@
+/* cg_gemm against a float64 product, on the shapes that stress its
+ * blocking: row and column tails, k split into chunks, strided A/B/C,
+ * both A layouts, overwrite and accumulate; once with whichever kernel
+ * this CPU runs and once forced through OpenBLAS. */
+#include "gemm.h"
+
+#include <math.h>
+
+typedef struct
+{
+  int m, n, k;
+} Shape;
+
+static const Shape shapes[] = {
+  {1, 1, 1}, {3, 17, 5}, {8, 48, 64}, {9, 49, 193}, {16, 300, 64},
+  {13, 97, 385}, {64, 300, 64}, {129, 50, 7}, {32, 4800, 144},
+  {7, 16, 0}, {260, 33, 200},
+};
+
+static double
+frand (GRand * r)
+{
+  return g_rand_double_range (r, -1.0, 1.0);
+}
+
+static void
+check_shape (const Shape * sh, gboolean trans_a, gboolean accumulate)
+{
+  int m = sh->m, n = sh->n, k = sh->k;
+  /* padded strides: the kernel must not assume packed rows */
+  int lda = (trans_a ? m : k) + 3, ldb = n + 5, ldc = n + 2;
+  gsize a_rows = trans_a ? (gsize) k : (gsize) m;
+  float *a = g_new (float, a_rows * lda + 1);
+  float *b = g_new (float, (gsize) k * ldb + 1);
+  float *c = g_new (float, (gsize) m * ldc + 1);
+  float *c0 = g_new (float, (gsize) m * ldc + 1);
+  GRand *r = g_rand_new_with_seed ((guint32) (m * 131 + n * 7 + k));
+  double worst = 0.0;
+
+  for (gsize i = 0; i < a_rows * lda + 1; i++)
+    a[i] = (float) frand (r);
+  for (gsize i = 0; i < (gsize) k * ldb + 1; i++)
+    b[i] = (float) frand (r);
+  for (gsize i = 0; i < (gsize) m * ldc + 1; i++)
+    c[i] = c0[i] = (float) frand (r);
+
+  cg_gemm (trans_a, m, n, k, a, lda, b, ldb, accumulate, c, ldc);
+
+  for (int i = 0; i < m; i++) {
+    for (int j = 0; j < n; j++) {
+      double want = accumulate ? c0[(gsize) i * ldc + j] : 0.0;
+      for (int p = 0; p < k; p++)
+        want += (double) (trans_a ? a[(gsize) p * lda + i] :
+            a[(gsize) i * lda + p]) * b[(gsize) p * ldb + j];
+      worst = MAX (worst, fabs (c[(gsize) i * ldc + j] - want));
+    }
+    /* the padding between rows is not C's: untouched */
+    for (int j = n; j < ldc && i + 1 < m; j++)
+      g_assert_cmpfloat (c[(gsize) i * ldc + j], ==, c0[(gsize) i * ldc + j]);
+  }
+  g_assert_cmpfloat (c[(gsize) m * ldc], ==, c0[(gsize) m * ldc]);
+  /* float sums of k terms of size <= 1: rounding grows like sqrt(k) */
+  g_assert_cmpfloat (worst, <=, 1e-5 * (1 + sqrt (k)) * (1 + sqrt (k)));
+
+  g_rand_free (r);
+  g_free (a);
+  g_free (b);
+  g_free (c);
+  g_free (c0);
+}
+
+static void
+test_shapes (gconstpointer data)
+{
+  gboolean force_blas = GPOINTER_TO_INT (data);
+
+  cg_gemm_force_blas (force_blas);
+  g_test_message ("kernel: %s", cg_gemm_kernel_name ());
+  for (guint i = 0; i < G_N_ELEMENTS (shapes); i++)
+    for (int t = 0; t < 2; t++)
+      for (int acc = 0; acc < 2; acc++)
+        check_shape (&shapes[i], t, acc);
+  cg_gemm_force_blas (FALSE);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_data_func ("/gemm/native", GINT_TO_POINTER (FALSE),
+      test_shapes);
+  g_test_add_data_func ("/gemm/openblas", GINT_TO_POINTER (TRUE),
+      test_shapes);
+  return g_test_run ();
+}
