@@ -5,8 +5,9 @@
  * GEMM is bound by memory (4 GMAC/s measured for 64->3 at 256x256), as is
  * any GEMM formulation that writes cout*k*k partial planes. Directly, each
  * padded input row is read from cache once per (output row, ky) and feeds
- * k multiply-adds per output value, vectorized along x. Output rows are
- * split over the generator's threads.
+ * k multiply-adds per output value, vectorized along x (8 floats, or 16
+ * on AVX-512 CPUs: conv_thin_kernel.h). Output rows are split over the
+ * generator's threads.
  */
 #include "layers.h"
 #include "parallel.h"
@@ -75,49 +76,6 @@ typedef struct
   gsize n;
 } ThinJob;
 
-/* Output row y, channels [co, co + NCO), x in [x0, x0 + 8 NV): NCO x NV
- * = 8 accumulators stay in registers through all cin*k*k taps, and each
- * input vector loaded feeds NCO channels. Called with constant NCO/NV so
- * that the loops unroll. */
-static inline __attribute__ ((always_inline))
-void
-taps_block (const ThinJob * j, int y, int co, int x0, const int NCO,
-    const int NV)
-{
-  const CgConvShape *s = j->s;
-  int k = s->k;
-  gsize wstride = (gsize) s->cin * k * k;
-  const float *wbase = j->weight + (gsize) co * wstride;
-  cg_v8 acc[4][4];
-
-  for (int c = 0; c < NCO; c++) {
-    cg_v8 b = cg_v8_splat (j->bias ? j->bias[co + c] : 0.0f);
-    for (int v = 0; v < NV; v++)
-      acc[c][v] = b;
-  }
-  for (int ci = 0; ci < s->cin; ci++)
-    for (int ky = 0; ky < k; ky++) {
-      const float *r = j->xp + ci * j->n + (gsize) (y - j->y0 + ky) * j->pw
-          + x0;
-      const float *wk = wbase + (ci * k + ky) * k;
-      for (int kx = 0; kx < k; kx++) {
-        cg_v8 in[4];
-        for (int v = 0; v < NV; v++)
-          in[v] = cg_v8_load (r + kx + 8 * v);
-        for (int c = 0; c < NCO; c++) {
-          float wt = wk[c * wstride + kx];
-          for (int v = 0; v < NV; v++)
-            acc[c][v] += in[v] * wt;
-        }
-      }
-    }
-  for (int c = 0; c < NCO; c++) {
-    float *o = j->out + ((gsize) (co + c) * j->h + y) * j->w + x0;
-    for (int v = 0; v < NV; v++)
-      cg_v8_store (o + 8 * v, acc[c][v]);
-  }
-}
-
 /* The rest of a row from x0, one value at a time. */
 static void
 taps_tail (const ThinJob * j, int y, int co, int x0)
@@ -141,37 +99,33 @@ taps_tail (const ThinJob * j, int y, int co, int x0)
   }
 }
 
-/* Four channels at a time over 16 columns while four are left (the input
- * layer, 3 -> ngf), then pairs and singles over 32 (the output layer's 3:
- * measured faster than three over 24, which runs out of registers). */
-CG_SIMD_CLONES static void
-thin_rows (gpointer data, int begin, int end)
-{
-  const ThinJob *j = data;
-  int cout = j->s->cout;
+#define VW 8
+#define THIN_FUNC_ATTRS CG_SIMD_CLONES
+#define THIN_ROWS thin_rows_v8
+#include "conv_thin_kernel.h"
+#undef VW
+#undef THIN_FUNC_ATTRS
+#undef THIN_ROWS
 
-  for (int y = j->y0 + begin; y < j->y0 + end; y++) {
-    int co = 0;
-    for (; co + 4 <= cout; co += 4) {
-      int x = 0;
-      for (; x + 16 <= j->w; x += 16)
-        taps_block (j, y, co, x, 4, 2);
-      for (int c = 0; c < 4; c++)
-        taps_tail (j, y, co + c, x);
-    }
-    for (; co < cout; co += 2) {
-      int two = co + 1 < cout, x = 0;
-      for (; x + 32 <= j->w; x += 32) {
-        if (two)
-          taps_block (j, y, co, x, 2, 4);
-        else
-          taps_block (j, y, co, x, 1, 4);
-      }
-      taps_tail (j, y, co, x);
-      if (two)
-        taps_tail (j, y, co + 1, x);
-    }
-  }
+#if defined(__x86_64__) && defined(__GNUC__)
+#define HAVE_THIN_V16 1
+#define VW 16
+#define THIN_FUNC_ATTRS __attribute__ ((target ("avx512f,avx2,fma")))
+#define THIN_ROWS thin_rows_v16
+#include "conv_thin_kernel.h"
+#undef VW
+#undef THIN_FUNC_ATTRS
+#undef THIN_ROWS
+#endif
+
+static CgParallelFunc
+thin_rows_kernel (void)
+{
+#ifdef HAVE_THIN_V16
+  if (__builtin_cpu_supports ("avx512f"))
+    return thin_rows_v16;
+#endif
+  return thin_rows_v8;
 }
 
 void
@@ -181,6 +135,7 @@ cg_conv2d_thin_forward (float *out, const float *in, const float *weight,
 {
   int pw = w + 2 * s->pad;
   int band = thin_band (s, h, pw, budget);
+  CgParallelFunc kernel = thin_rows_kernel ();
 
   g_return_if_fail (s->stride == 1 && 2 * s->pad == s->k - 1);
 
@@ -192,6 +147,6 @@ cg_conv2d_thin_forward (float *out, const float *in, const float *weight,
     };
 
     pad_rows (scratch, in, s, h, w, y0, y0 + rows);
-    cg_parallel_for (y1 - y0, thin_rows, &job);
+    cg_parallel_for (y1 - y0, kernel, &job);
   }
 }

@@ -1,0 +1,120 @@
+/* The thin convolution's inner loops, written once for a vector width:
+ * conv_thin.c includes this with VW = 8 (baseline and AVX2 clones) and
+ * VW = 16 (AVX-512), each time defining
+ *   VW              floats per vector,
+ *   THIN_FUNC_ATTRS attributes of the entry point (clones, target),
+ *   THIN_ROWS       the entry point's name.
+ * Needs ThinJob and taps_tail from conv_thin.c. */
+
+#define THIN_CAT_(a, b) a ## b
+#define THIN_CAT(a, b) THIN_CAT_(a, b)
+#define VF THIN_CAT (thin_vf, VW)
+#define TAPS_BLOCK THIN_CAT (taps_block, VW)
+#define CHANNEL_GROUP THIN_CAT (channel_group, VW)
+
+typedef float VF __attribute__ ((vector_size (VW * sizeof (float))));
+
+/* Output row y, channels [co, co + NCO), x in [x0, x0 + VW NV): the NCO x
+ * NV accumulators stay in registers through all cin*k*k taps, and each
+ * input vector loaded feeds NCO channels. Called with constant NCO/NV so
+ * that the loops unroll. */
+static inline __attribute__ ((always_inline))
+void
+TAPS_BLOCK (const ThinJob * j, int y, int co, int x0, const int NCO,
+    const int NV)
+{
+  const CgConvShape *s = j->s;
+  int k = s->k;
+  gsize wstride = (gsize) s->cin * k * k;
+  const float *wbase = j->weight + (gsize) co * wstride;
+  VF acc[8][8];
+
+  for (int c = 0; c < NCO; c++) {
+    VF b = (VF) { } + (j->bias ? j->bias[co + c] : 0.0f);
+    for (int v = 0; v < NV; v++)
+      acc[c][v] = b;
+  }
+  for (int ci = 0; ci < s->cin; ci++)
+    for (int ky = 0; ky < k; ky++) {
+      const float *r = j->xp + ci * j->n + (gsize) (y - j->y0 + ky) * j->pw
+          + x0;
+      const float *wk = wbase + (ci * k + ky) * k;
+      for (int kx = 0; kx < k; kx++) {
+        VF in[8];
+        for (int v = 0; v < NV; v++) {
+          memcpy (&in[v], r + kx + VW * v, sizeof (VF));
+#if VW == 16
+          /* Keep the input in a register: GCC otherwise folds the load
+           * into each channel's FMA, reading it NCO times (half speed). */
+          __asm__ ("":"+v" (in[v]));
+#endif
+        }
+        for (int c = 0; c < NCO; c++) {
+          float wt = wk[c * wstride + kx];
+          for (int v = 0; v < NV; v++)
+            acc[c][v] += in[v] * wt;
+        }
+      }
+    }
+  for (int c = 0; c < NCO; c++) {
+    float *o = j->out + ((gsize) (co + c) * j->h + y) * j->w + x0;
+    for (int v = 0; v < NV; v++)
+      memcpy (o + VW * v, &acc[c][v], sizeof (VF));
+  }
+}
+
+/* Channels [co, co + NCO) of row y: wide blocks, then single vectors,
+ * then what is left one value at a time. */
+static inline __attribute__ ((always_inline))
+void
+CHANNEL_GROUP (const ThinJob * j, int y, int co, const int NCO,
+    const int NV)
+{
+  int x = 0;
+
+  for (; x + VW * NV <= j->w; x += VW * NV)
+    TAPS_BLOCK (j, y, co, x, NCO, NV);
+  for (; x + VW <= j->w; x += VW)
+    TAPS_BLOCK (j, y, co, x, NCO, 1);
+  for (int c = 0; c < NCO; c++)
+    taps_tail (j, y, co + c, x);
+}
+
+/* Register budget: NCO x NV accumulators plus NV inputs within the
+ * vector registers (16 ymm with AVX2, 32 zmm with AVX-512). The input
+ * layer (3 -> ngf) takes wide channel groups; the output layer's 3
+ * channels go together where registers allow (AVX-512), else in pairs
+ * and singles, which measured faster than three that spill. */
+THIN_FUNC_ATTRS static void
+THIN_ROWS (gpointer data, int begin, int end)
+{
+  const ThinJob *j = data;
+  int cout = j->s->cout;
+
+  for (int y = j->y0 + begin; y < j->y0 + end; y++) {
+    int co = 0;
+#if VW == 16
+    for (; co + 8 <= cout; co += 8)
+      CHANNEL_GROUP (j, y, co, 8, 2);
+    for (; co + 4 <= cout; co += 4)
+      CHANNEL_GROUP (j, y, co, 4, 4);
+    for (; co + 3 <= cout; co += 3)
+      CHANNEL_GROUP (j, y, co, 3, 6);
+    for (; co + 2 <= cout; co += 2)
+      CHANNEL_GROUP (j, y, co, 2, 8);
+    for (; co < cout; co++)
+      CHANNEL_GROUP (j, y, co, 1, 8);
+#else
+    for (; co + 4 <= cout; co += 4)
+      CHANNEL_GROUP (j, y, co, 4, 2);
+    for (; co + 2 <= cout; co += 2)
+      CHANNEL_GROUP (j, y, co, 2, 4);
+    for (; co < cout; co++)
+      CHANNEL_GROUP (j, y, co, 1, 4);
+#endif
+  }
+}
+
+#undef VF
+#undef TAPS_BLOCK
+#undef CHANNEL_GROUP
