@@ -2,10 +2,11 @@
  * convolutions that are ~88% of the generator's multiply-adds.
  *
  * Each 4x4 output tile comes from a 6x6 input tile: V = B^T d B, then per
- * element e of the 6x6 domain one sgemm M[e] = U[e] . V[e] over channels,
+ * element e of the 6x6 domain one GEMM M[e] = U[e] . V[e] over channels,
  * then Y = A^T M A. 36 products per tile instead of 144: a quarter of the
  * multiply-adds. The weights' transform U = G g G^T is made once, when a
- * generator is created. Padding (reflect or zero) is read while gathering
+ * generator is created, and packed for cg_gemm_packed, whose B panels the
+ * input transform writes directly. Padding (reflect or zero) is read while gathering
  * tiles; tiles hanging over the bottom/right edge are zero there and their
  * extra outputs are dropped. Bands of tile rows bound the scratch space.
  *
@@ -23,7 +24,8 @@
 #define OT 4                    /* output tile */
 #define E (T * T)
 
-/* U = G g G^T for each (co, ci), stored [e][co][ci]. */
+/* U = G g G^T for each (co, ci); per element e the cout x cin matrix
+ * U[e] packed for cg_gemm_packed. */
 void
 cg_conv2d_winograd_prepare (float *prepared, const float *weight,
     const CgConvShape * s)
@@ -37,6 +39,8 @@ cg_conv2d_winograd_prepare (float *prepared, const float *weight,
     {0, 0, 1},
   };
   gsize plane = (gsize) s->cout * s->cin;
+  gsize packed = cg_gemm_packed_a_floats (s->cout, s->cin);
+  float *u = g_new (float, E * plane);
 
   for (int co = 0; co < s->cout; co++)
     for (int ci = 0; ci < s->cin; ci++) {
@@ -48,12 +52,15 @@ cg_conv2d_winograd_prepare (float *prepared, const float *weight,
               + G[i][2] * g[2 * 3 + j];
       for (int i = 0; i < T; i++)
         for (int j = 0; j < T; j++) {
-          double u = tmp[i][0] * G[j][0] + tmp[i][1] * G[j][1]
+          double v = tmp[i][0] * G[j][0] + tmp[i][1] * G[j][1]
               + tmp[i][2] * G[j][2];
-          prepared[(i * T + j) * plane + (gsize) co * s->cin + ci] =
-              (float) u;
+          u[(i * T + j) * plane + (gsize) co * s->cin + ci] = (float) v;
         }
     }
+  for (int e = 0; e < E; e++)
+    cg_gemm_pack_a (FALSE, s->cout, s->cin, u + e * plane, s->cin,
+        prepared + e * packed);
+  g_free (u);
 }
 
 /* Tiles are numbered row by row with one spare column per tile row
@@ -73,14 +80,24 @@ band_tile_rows (const CgConvShape * s, int tiles_y, int tiles_x,
   return (int) CLAMP (rows, 1, (gsize) tiles_y);
 }
 
+/* V is written straight into cg_gemm_packed's B panels: the band's ntp
+ * tiles rounded up to whole panels. */
+static inline gsize
+panel_tiles (int ntp)
+{
+  return ((gsize) ntp + CG_GEMM_NR - 1) / CG_GEMM_NR * CG_GEMM_NR;
+}
+
 gsize
 cg_conv2d_winograd_scratch_floats (const CgConvShape * s, int h, int w,
     gsize budget)
 {
   int tiles_y = (h + OT - 1) / OT, tiles_x = (w + OT - 1) / OT;
   int rows = band_tile_rows (s, tiles_y, tiles_x, budget);
-  /* + 8: the output transform reads whole vectors past the last tile */
-  return (gsize) E *(s->cin + s->cout) * rows * (tiles_x + SPARE) + 8;
+  int ntp = rows * (tiles_x + SPARE);
+  /* + 16: the output transform reads whole vectors past the last tile */
+  return (gsize) E *(s->cin * panel_tiles (ntp) + (gsize) s->cout * ntp) +
+      16;
 }
 
 typedef struct
@@ -137,11 +154,11 @@ padded_row (float *dst, const float *plane, const CgConvShape * s, int h,
 } G_STMT_END
 
 /* A row of q: the band's tiles, the +1 tap past the last, rounded up for
- * whole-vector loads. */
+ * whole-vector loads of up to 16 floats. */
 static inline gsize
 q_stride (int ntp)
 {
-  return ((gsize) ntp + 1 + 8) & ~(gsize) 7;
+  return ((gsize) ntp + 1 + 16) & ~(gsize) 15;
 }
 
 gsize
@@ -154,137 +171,27 @@ cg_conv2d_winograd_thread_floats (const CgConvShape * s, int h, int w,
   return (gsize) OT *txp + 4 * T * q_stride (rows * txp);
 }
 
-/* V [e][ci][t] for the band's tiles, channels [ci0, ci1).
- *
- * The padded rows of each tile row are split by column phase (x mod 4)
- * into q[phase][r][t], tile-major; a tile's 6x6 input is then
- * q[c % 4][r][t + c / 4], and the transforms run 8 tiles at a time. */
-CG_SIMD_CLONES static void
-input_transform (gpointer data, int ci0, int ci1)
-{
-  const TransformJob *j = data;
-  const CgConvShape *s = j->s;
-  int h = j->h, w = j->w, txp = j->tiles_x + SPARE;
-  int pw = OT * txp;
-  int ntp = (j->ty1 - j->ty0) * txp;
-  gsize qs = q_stride (ntp);
-  gsize estride = (gsize) s->cin * ntp;
-  float *row = cg_thread_scratch ((gsize) pw + 4 * T * qs);
-  float *q = row + pw;
+#define VW 8
+#define TRANSFORM_ATTRS CG_SIMD_CLONES
+#include "conv_winograd_kernel.h"
+#undef VW
+#undef TRANSFORM_ATTRS
 
-  for (int ci = ci0; ci < ci1; ci++) {
-    const float *plane = j->src + (gsize) ci * h * w;
-    float *v = j->buf + (gsize) ci * ntp;
-
-    for (int ty = j->ty0; ty < j->ty1; ty++)
-      for (int r = 0; r < T; r++) {
-        gsize t0 = (gsize) (ty - j->ty0) * txp;
-        float *q0 = q + (gsize) (0 * T + r) * qs + t0, *q1 =
-            q + (gsize) (1 * T + r) * qs + t0, *q2 =
-            q + (gsize) (2 * T + r) * qs + t0, *q3 =
-            q + (gsize) (3 * T + r) * qs + t0;
-        padded_row (row, plane, s, h, w, ty * OT + r, pw);
-        for (int tx = 0; tx < txp; tx++) {
-          q0[tx] = row[OT * tx];
-          q1[tx] = row[OT * tx + 1];
-          q2[tx] = row[OT * tx + 2];
-          q3[tx] = row[OT * tx + 3];
-        }
-      }
-    for (int p = 0; p < 4; p++)
-      for (int r = 0; r < T; r++)
-        memset (q + (gsize) (p * T + r) * qs + ntp, 0,
-            sizeof (float) * (qs - ntp));
-
-    for (int t = 0; t < ntp; t += 8) {
-      cg_v8 d[T][T], bd[T][T], vv[T];
-      int n = MIN (8, ntp - t);
-      for (int r = 0; r < T; r++) {
-        for (int c = 0; c < T; c++)
-          d[c][r] = cg_v8_load (q + (gsize) ((c % 4) * T + r) * qs + t +
-              c / 4);
-      }
-      /* B^T along the rows r, for each column c: bd[c][i] */
-      for (int c = 0; c < T; c++)
-        BT6 (bd[c], d[c]);
-      /* then along the columns, for each row i */
-      for (int i = 0; i < T; i++) {
-        cg_v8 col[T];
-        for (int c = 0; c < T; c++)
-          col[c] = bd[c][i];
-        BT6 (vv, col);
-        for (int jj = 0; jj < T; jj++) {
-          float *dst = v + (gsize) (i * T + jj) * estride + t;
-          if (n == 8)
-            cg_v8_store (dst, vv[jj]);
-          else
-            memcpy (dst, &vv[jj], sizeof (float) * n);
-        }
-      }
-    }
-  }
-}
-
-/* out tiles from M [e][co][t], channels [co0, co1): A^T M A, 8 tiles at a
- * time, then each tile's 4x4 into the output (spare tiles and what hangs
- * over the edge dropped). */
-CG_SIMD_CLONES static void
-output_transform (gpointer data, int co0, int co1)
-{
-  const TransformJob *j = data;
-  const CgConvShape *s = j->s;
-  int h = j->h, w = j->w, tiles_x = j->tiles_x, txp = tiles_x + SPARE;
-  int ntp = (j->ty1 - j->ty0) * txp;
-  gsize estride = (gsize) s->cout * ntp;
-
-  for (int co = co0; co < co1; co++) {
-    float *plane = j->buf + (gsize) co * h * w;
-    const float *m = j->src + (gsize) co * ntp;
-    float b = j->bias ? j->bias[co] : 0.0f;
-
-    for (int t = 0; t < ntp; t += 8) {
-      cg_v8 am[T][OT], y[OT][OT];
-      float ys[OT][OT][8];
-      int n = MIN (8, ntp - t);
-      /* A^T along the domain rows, for each column c */
-      for (int c = 0; c < T; c++) {
-        cg_v8 x[T];
-        for (int i = 0; i < T; i++)
-          x[i] = cg_v8_load (m + (gsize) (i * T + c) * estride + t);
-        AT4 (am[c], x);
-      }
-      /* then along the columns */
-      for (int r = 0; r < OT; r++) {
-        cg_v8 x[T];
-        for (int c = 0; c < T; c++)
-          x[c] = am[c][r];
-        AT4 (y[r], x);
-        for (int qq = 0; qq < OT; qq++)
-          y[r][qq] += b;
-      }
-      memcpy (ys, y, sizeof ys);
-      for (int l = 0; l < n; l++) {
-        int tt = t + l, ty = j->ty0 + tt / txp, tx = tt % txp;
-        int oy0 = ty * OT, ox0 = tx * OT;
-        if (tx >= tiles_x)
-          continue;
-        for (int r = 0; r < OT && oy0 + r < h; r++) {
-          float *orow = plane + (gsize) (oy0 + r) * w + ox0;
-          int nx = MIN (OT, w - ox0);
-          for (int qq = 0; qq < nx; qq++)
-            orow[qq] = ys[r][qq][l];
-        }
-      }
-    }
-  }
-}
+#if defined(__x86_64__) && defined(__GNUC__)
+#define HAVE_TRANSFORMS_V16 1
+#define VW 16
+#define TRANSFORM_ATTRS __attribute__ ((target ("avx512f,avx2,fma")))
+#include "conv_winograd_kernel.h"
+#undef VW
+#undef TRANSFORM_ATTRS
+#endif
 
 typedef struct
 {
   const float *u, *v;
   float *m;
   const CgConvShape *s;
-  gsize uplane;
+  gsize uplane, vplane;
   int nt;
 } GemmSet;
 
@@ -297,9 +204,9 @@ domain_gemms (gpointer data, int begin, int end)
   const CgConvShape *s = g->s;
 
   for (int e = begin; e < end; e++)
-    cg_gemm (FALSE, s->cout, g->nt, s->cin, g->u + e * g->uplane, s->cin,
-        g->v + (gsize) e * s->cin * g->nt, g->nt, FALSE,
-        g->m + (gsize) e * s->cout * g->nt, g->nt);
+    cg_gemm_packed (s->cout, g->nt, s->cin, g->u + e * g->uplane,
+        g->v + e * g->vplane, FALSE, g->m + (gsize) e * s->cout * g->nt,
+        g->nt);
 }
 
 void
@@ -309,21 +216,29 @@ cg_conv2d_winograd_forward (float *out, const float *in,
 {
   int tiles_y = (h + OT - 1) / OT, tiles_x = (w + OT - 1) / OT;
   int band = band_tile_rows (s, tiles_y, tiles_x, budget);
-  gsize uplane = (gsize) s->cout * s->cin;
+  gsize uplane = cg_gemm_packed_a_floats (s->cout, s->cin);
+#ifdef HAVE_TRANSFORMS_V16
+  gboolean wide = __builtin_cpu_supports ("avx512f");
+#else
+  const gboolean wide = FALSE;
+#endif
 
   g_return_if_fail (s->k == 3 && s->stride == 1 && s->pad == 1);
 
   for (int ty0 = 0; ty0 < tiles_y; ty0 += band) {
     int ty1 = MIN (ty0 + band, tiles_y);
     int ntp = (ty1 - ty0) * (tiles_x + SPARE);
+    gsize vplane = (gsize) s->cin * panel_tiles (ntp);
     float *v = scratch;
-    float *m = scratch + (gsize) E *s->cin * ntp;
+    float *m = scratch + E * vplane;
     TransformJob in_job = { v, in, NULL, s, h, w, tiles_x, ty0, ty1 };
     TransformJob out_job = { out, m, bias, s, h, w, tiles_x, ty0, ty1 };
-    GemmSet gemms = { prepared, v, m, s, uplane, ntp };
+    GemmSet gemms = { prepared, v, m, s, uplane, vplane, ntp };
 
-    cg_parallel_for (s->cin, input_transform, &in_job);
+    cg_parallel_for (s->cin, wide ? input_transform16 : input_transform8,
+        &in_job);
     cg_parallel_for (E, domain_gemms, &gemms);
-    cg_parallel_for (s->cout, output_transform, &out_job);
+    cg_parallel_for (s->cout, wide ? output_transform16 : output_transform8,
+        &out_job);
   }
 }

@@ -19,12 +19,98 @@
  * reuse it. Column tails are masked, row tails padded with zeros.
  */
 #include "gemm.h"
+#include "simd.h"
 
 #include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
 
+#define MR CG_GEMM_MR
+#define NR CG_GEMM_NR
+#define NV (NR / 16)
+#define KC 192                  /* most of k per chunk; chunks are balanced */
+
 static gboolean force_blas;
+
+/* k in chunks of at most KC, all but the last of the same size */
+static int
+k_step (int k)
+{
+  int chunks = MAX ((k + KC - 1) / KC, 1);
+  return MAX ((k + chunks - 1) / chunks, 1);
+}
+
+/* A's rows [0, mc) x columns [0, kc) into MR-row tiles, p-major inside a
+ * tile; rows past mc are zero. A's element (i, p) is at a[i * ars + p *
+ * acs]. */
+static inline __attribute__ ((always_inline))
+void
+pack_a (float *dst, const float *a, gsize ars, gsize acs, int mc, int kc)
+{
+  for (int t = 0; t < mc; t += MR)
+    for (int p = 0; p < kc; p++)
+      for (int r = 0; r < MR; r++)
+        *dst++ = t + r < mc ? a[(t + r) * ars + p * acs] : 0.0f;
+}
+
+gsize
+cg_gemm_packed_a_floats (int m, int k)
+{
+  return (gsize) ((m + MR - 1) / MR * MR) * k;
+}
+
+/* Chunk by chunk of k, each chunk's tiles one after another: the chunk
+ * at k0 starts at k0 * mpad and its tile t at + t * kc. */
+void
+cg_gemm_pack_a (gboolean trans_a, int m, int k, const float *a, int lda,
+    float *packed)
+{
+  gsize ars = trans_a ? 1 : (gsize) lda, acs = trans_a ? (gsize) lda : 1;
+  int kstep = k_step (k), mpad = (m + MR - 1) / MR * MR;
+
+  for (int k0 = 0; k0 < k; k0 += kstep)
+    pack_a (packed + (gsize) k0 * mpad, a + k0 * acs, ars, acs, m,
+        MIN (kstep, k - k0));
+}
+
+/* The packed product in plain vector C, for CPUs without AVX-512: 8 x 16
+ * sub-tiles (16 accumulators fit AVX2's registers). */
+CG_SIMD_CLONES static void
+gemm_packed_portable (int m, int n, int k, const float *ap, const float *bp,
+    gboolean accumulate, float *c, int ldc)
+{
+  int kstep = k_step (k), mpad = (m + MR - 1) / MR * MR;
+
+  for (int k0 = 0; k0 < k; k0 += kstep) {
+    int kc = MIN (kstep, k - k0);
+    gboolean acc = accumulate || k0 > 0;
+    for (int n0 = 0; n0 < n; n0 += NR) {
+      const float *panel = bp + (gsize) (n0 / NR) * k * NR + (gsize) k0 * NR;
+      for (int t = 0; t < m; t += MR) {
+        const float *at = ap + (gsize) k0 * mpad + (gsize) t * kc;
+        for (int v0 = 0; v0 < NR && n0 + v0 < n; v0 += 16) {
+          cg_v8 s[MR][2];
+          float out[MR][16];
+          memset (s, 0, sizeof s);
+          for (int p = 0; p < kc; p++) {
+            cg_v8 b0 = cg_v8_load (panel + p * NR + v0);
+            cg_v8 b1 = cg_v8_load (panel + p * NR + v0 + 8);
+            for (int r = 0; r < MR; r++) {
+              s[r][0] += at[p * MR + r] * b0;
+              s[r][1] += at[p * MR + r] * b1;
+            }
+          }
+          memcpy (out, s, sizeof out);
+          for (int r = 0; r < MR && t + r < m; r++) {
+            float *crow = c + (gsize) (t + r) * ldc + n0 + v0;
+            for (int j = 0; j < 16 && n0 + v0 + j < n; j++)
+              crow[j] = acc ? crow[j] + out[r][j] : out[r][j];
+          }
+        }
+      }
+    }
+  }
+}
 
 void
 cg_gemm_force_blas (gboolean force)
@@ -45,10 +131,6 @@ gemm_blas (gboolean trans_a, int m, int n, int k, const float *a, int lda,
 #define HAVE_AVX512_KERNEL 1
 #include <immintrin.h>
 
-#define MR 8
-#define NV 3
-#define NR (NV * 16)
-#define KC 192                 /* most of k per chunk; chunks are balanced */
 #define MC 128
 
 /* Per-thread packing buffers, kept for the thread's life (no allocation
@@ -87,18 +169,6 @@ thread_packs (void)
 #define AVX512_INLINE \
   static inline __attribute__ ((target ("avx512f"), always_inline))
 
-/* A's rows [m0, m0 + mc) x [k0, k0 + kc) into MR-row tiles, p-major inside
- * a tile; rows past m are zero. A's element (i, p) is at a[i * ars + p *
- * acs]. */
-AVX512_INLINE void
-pack_a (float *dst, const float *a, gsize ars, gsize acs, int mc, int kc)
-{
-  for (int t = 0; t < mc; t += MR)
-    for (int p = 0; p < kc; p++)
-      for (int r = 0; r < MR; r++)
-        *dst++ = t + r < mc ? a[(t + r) * ars + p * acs] : 0.0f;
-}
-
 AVX512_INLINE void
 pack_b (float *dst, const float *b, gsize ldb, int kc,
     const __mmask16 mask[NV])
@@ -122,7 +192,7 @@ tile (int kc, const float *ap, const float *bp, float *c, gsize ldc, int mr,
   for (int p = 0; p < kc; p++) {
     __m512 bv[NV];
     for (int v = 0; v < NV; v++)
-      bv[v] = _mm512_load_ps (bp + p * NR + 16 * v);
+      bv[v] = _mm512_loadu_ps (bp + p * NR + 16 * v);
     for (int r = 0; r < MR; r++) {
       __m512 av = _mm512_set1_ps (ap[p * MR + r]);
       for (int v = 0; v < NV; v++)
@@ -145,8 +215,7 @@ gemm_strided (int m, int n, int k, const float *a, gsize ars, gsize acs,
     const float *b, gsize ldb, gboolean accumulate, float *c, gsize ldc)
 {
   Packs *packs = thread_packs ();
-
-  int chunks = (k + KC - 1) / KC, kstep = (k + chunks - 1) / chunks;
+  int kstep = k_step (k);
 
   for (int k0 = 0; k0 < k; k0 += kstep) {
     int kc = MIN (kstep, k - k0);
@@ -167,6 +236,30 @@ gemm_strided (int m, int n, int k, const float *a, gsize ars, gsize acs,
           tile (kc, packs->a + t * kc, packs->b,
               c + (m0 + t) * ldc + n0, ldc, MIN (MR, mc - t), mask, acc);
       }
+    }
+  }
+}
+
+__attribute__ ((target ("avx512f"), noinline))
+     static void gemm_packed_avx512 (int m, int n, int k, const float *ap,
+    const float *bp, gboolean accumulate, float *c, int ldc)
+{
+  int kstep = k_step (k), mpad = (m + MR - 1) / MR * MR;
+
+  for (int k0 = 0; k0 < k; k0 += kstep) {
+    int kc = MIN (kstep, k - k0);
+    gboolean acc = accumulate || k0 > 0;
+    for (int n0 = 0; n0 < n; n0 += NR) {
+      const float *panel = bp + (gsize) (n0 / NR) * k * NR + (gsize) k0 * NR;
+      __mmask16 mask[NV];
+      for (int v = 0; v < NV; v++) {
+        int left = CLAMP (n - n0 - 16 * v, 0, 16);
+        mask[v] = (__mmask16) ((1u << left) - 1);
+      }
+      for (int t = 0; t < m; t += MR)
+        tile (kc, ap + (gsize) k0 * mpad + (gsize) t * kc, panel,
+            c + (gsize) t * ldc + n0, (gsize) ldc, MIN (MR, m - t), mask,
+            acc);
     }
   }
 }
@@ -200,6 +293,35 @@ use_avx512 (void)
   return FALSE;
 }
 #endif
+
+void
+cg_gemm_packed (int m, int n, int k, const float *a_packed,
+    const float *b_panels, gboolean accumulate, float *c, int ldc)
+{
+  if (m <= 0 || n <= 0)
+    return;
+  if (k <= 0) {
+    if (!accumulate)
+      for (int i = 0; i < m; i++)
+        memset (c + (gsize) i * ldc, 0, sizeof (float) * n);
+    return;
+  }
+#ifdef HAVE_AVX512_KERNEL
+  if (use_avx512 ()) {
+    gemm_packed_avx512 (m, n, k, a_packed, b_panels, accumulate, c, ldc);
+    return;
+  }
+#endif
+  gemm_packed_portable (m, n, k, a_packed, b_panels, accumulate, c, ldc);
+}
+
+void
+cg_gemm_reserve_thread (void)
+{
+#ifdef HAVE_AVX512_KERNEL
+  thread_packs ();
+#endif
+}
 
 const char *
 cg_gemm_kernel_name (void)

@@ -12,11 +12,33 @@ G_BEGIN_DECLS
 void cg_gemm (gboolean trans_a, int m, int n, int k, const float *a,
     int lda, const float *b, int ldb, gboolean accumulate, float *c, int ldc);
 
+/* Weights used again and again can be packed once into the order the
+ * kernel reads them, and a producer can write B straight into the
+ * kernel's panels, so that the product itself moves no data around:
+ *   A packed: cg_gemm_packed_a_floats (m, k) floats from cg_gemm_pack_a;
+ *   B panels: column j of B is in panel j / CG_GEMM_NR, a k x CG_GEMM_NR
+ *     row-major block at b + (j / CG_GEMM_NR) * k * CG_GEMM_NR; columns
+ *     past n in the last panel are read but their results dropped.
+ * Both layouts are the same whichever kernel runs. */
+#define CG_GEMM_MR 8
+#define CG_GEMM_NR 48
+gsize cg_gemm_packed_a_floats (int m, int k);
+void cg_gemm_pack_a (gboolean trans_a, int m, int k, const float *a,
+    int lda, float *packed);
+void cg_gemm_packed (int m, int n, int k, const float *a_packed,
+    const float *b_panels, gboolean accumulate, float *c, int ldc);
+
+/* cg_gemm packs into per-thread buffers made at a thread's first product;
+ * this makes them now (a generator calls it on its threads so that no
+ * frame allocates). */
+void cg_gemm_reserve_thread (void);
+
 /* Which kernel cg_gemm runs: "avx512" or "openblas". */
 const char *cg_gemm_kernel_name (void);
 
-/* Tests and benchmarks: TRUE makes cg_gemm use OpenBLAS even where our
- * kernel could run. Not thread-safe; set it before any work. */
+/* Tests and benchmarks: TRUE keeps both products off the AVX-512 kernel
+ * (cg_gemm then runs OpenBLAS, cg_gemm_packed its portable C kernel).
+ * Not thread-safe; set it before any work. */
 void cg_gemm_force_blas (gboolean force);
 
 G_END_DECLS

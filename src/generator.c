@@ -15,6 +15,7 @@
  * be chosen per layer without touching the plan.
  */
 #include "generator-private.h"
+#include "gemm.h"
 #include "model-private.h"
 #include "layers.h"
 #include "arena.h"
@@ -415,6 +416,7 @@ static void
 reserve_thread_scratch (gpointer data, int begin, int end)
 {
   cg_thread_scratch (*(const gsize *) data);
+  cg_gemm_reserve_thread ();
 }
 
 static void

@@ -64,9 +64,12 @@ void cg_conv2d_thin_forward (float *out, const float *in,
     int w, float *scratch, gsize budget);
 
 /* conv_winograd.c: Winograd F(4x4, 3x3) for 3x3 stride-1 convolutions
- * with pad 1: the input and output transforms around 36 sgemm calls.
- * `prepared` holds 36*cout*cin floats from cg_conv2d_winograd_prepare. */
-#define CG_WINOGRAD_PREPARED_FLOATS(s) ((gsize) 36 * (s)->cout * (s)->cin)
+ * with pad 1: the input and output transforms around 36 GEMMs.
+ * `prepared` holds CG_WINOGRAD_PREPARED_FLOATS floats from
+ * cg_conv2d_winograd_prepare (the transformed weights, packed for
+ * cg_gemm_packed). */
+#define CG_WINOGRAD_PREPARED_FLOATS(s) \
+  ((gsize) 36 * (((s)->cout + 7) / 8 * 8) * (s)->cin)
 void cg_conv2d_winograd_prepare (float *prepared, const float *weight,
     const CgConvShape * s);
 gsize cg_conv2d_winograd_scratch_floats (const CgConvShape * s, int h,

@@ -1,7 +1,8 @@
 /* cg_gemm against a float64 product, on the shapes that stress its
  * blocking: row and column tails, k split into chunks, strided A/B/C,
- * both A layouts, overwrite and accumulate; once with whichever kernel
- * this CPU runs and once forced through OpenBLAS. */
+ * both A layouts, overwrite and accumulate, A and B given as they are or
+ * pre-packed; once with whichever kernel this CPU runs and once forced
+ * off AVX-512 (OpenBLAS, and the portable packed kernel). */
 #include "gemm.h"
 
 #include <math.h>
@@ -24,7 +25,8 @@ frand (GRand * r)
 }
 
 static void
-check_shape (const Shape * sh, gboolean trans_a, gboolean accumulate)
+check_shape (const Shape * sh, gboolean trans_a, gboolean accumulate,
+    gboolean packed)
 {
   int m = sh->m, n = sh->n, k = sh->k;
   /* padded strides: the kernel must not assume packed rows */
@@ -44,7 +46,25 @@ check_shape (const Shape * sh, gboolean trans_a, gboolean accumulate)
   for (gsize i = 0; i < (gsize) m * ldc + 1; i++)
     c[i] = c0[i] = (float) frand (r);
 
-  cg_gemm (trans_a, m, n, k, a, lda, b, ldb, accumulate, c, ldc);
+  if (packed) {
+    /* A packed once, B in panels whose columns past n are NaN: those
+     * must not reach C */
+    int npanels = (n + CG_GEMM_NR - 1) / CG_GEMM_NR;
+    float *ap = g_new (float, cg_gemm_packed_a_floats (m, k) + 1);
+    float *bp = g_new (float, (gsize) npanels * k * CG_GEMM_NR + 1);
+    for (gsize i = 0; i < (gsize) npanels * k * CG_GEMM_NR; i++)
+      bp[i] = NAN;
+    for (int p = 0; p < k; p++)
+      for (int j = 0; j < n; j++)
+        bp[(gsize) (j / CG_GEMM_NR) * k * CG_GEMM_NR + (gsize) p * CG_GEMM_NR
+            + j % CG_GEMM_NR] = b[(gsize) p * ldb + j];
+    cg_gemm_pack_a (trans_a, m, k, a, lda, ap);
+    cg_gemm_packed (m, n, k, ap, bp, accumulate, c, ldc);
+    g_free (ap);
+    g_free (bp);
+  } else {
+    cg_gemm (trans_a, m, n, k, a, lda, b, ldb, accumulate, c, ldc);
+  }
 
   for (int i = 0; i < m; i++) {
     for (int j = 0; j < n; j++) {
@@ -79,7 +99,8 @@ test_shapes (gconstpointer data)
   for (guint i = 0; i < G_N_ELEMENTS (shapes); i++)
     for (int t = 0; t < 2; t++)
       for (int acc = 0; acc < 2; acc++)
-        check_shape (&shapes[i], t, acc);
+        for (int packed = 0; packed < 2; packed++)
+          check_shape (&shapes[i], t, acc, packed);
   cg_gemm_force_blas (FALSE);
 }
 

@@ -1,0 +1,169 @@
+/* The Winograd input and output transforms, written once for a vector
+ * width: conv_winograd.c includes this with VW = 8 (baseline and AVX2
+ * clones) and VW = 16 (AVX-512), each time defining TRANSFORM_ATTRS.
+ * A vector holds the same domain element of VW consecutive tiles. */
+
+#define W_CAT_(a, b) a ## b
+#define W_CAT(a, b) W_CAT_(a, b)
+#define VF W_CAT (wino_vf, VW)
+#define VLOAD W_CAT (wino_load, VW)
+#define VSTORE W_CAT (wino_store, VW)
+#define INPUT_TRANSFORM W_CAT (input_transform, VW)
+#define OUTPUT_TRANSFORM W_CAT (output_transform, VW)
+
+typedef float VF __attribute__ ((vector_size (VW * sizeof (float))));
+
+static inline __attribute__ ((always_inline)) VF
+VLOAD (const float *p)
+{
+  VF v;
+  memcpy (&v, p, sizeof v);
+  return v;
+}
+
+static inline __attribute__ ((always_inline))
+void
+VSTORE (float *p, VF v)
+{
+  memcpy (p, &v, sizeof v);
+}
+
+/* V [e] for the band's tiles, channels [ci0, ci1), in panels: tile t of
+ * channel ci at [t / NR][ci][t % NR] (NR = CG_GEMM_NR); the panel's
+ * columns past the last tile are zero.
+ *
+ * The padded rows of each tile row are split by column phase (x mod 4)
+ * into q[phase][r][t], tile-major; a tile's 6x6 input is then
+ * q[c % 4][r][t + c / 4], and the transforms run VW tiles at a time. */
+TRANSFORM_ATTRS static void
+INPUT_TRANSFORM (gpointer data, int ci0, int ci1)
+{
+  const TransformJob *j = data;
+  const CgConvShape *s = j->s;
+  int h = j->h, w = j->w, txp = j->tiles_x + SPARE;
+  int pw = OT * txp;
+  int ntp = (j->ty1 - j->ty0) * txp;
+  gsize qs = q_stride (ntp);
+  gsize estride = (gsize) s->cin * panel_tiles (ntp);
+  gsize pstride = (gsize) s->cin * CG_GEMM_NR;
+  int last = ntp / CG_GEMM_NR, used = ntp % CG_GEMM_NR;
+  float *row = cg_thread_scratch ((gsize) pw + 4 * T * qs);
+  float *q = row + pw;
+
+  for (int ci = ci0; ci < ci1; ci++) {
+    const float *plane = j->src + (gsize) ci * h * w;
+    float *v = j->buf + (gsize) ci * CG_GEMM_NR;
+
+    for (int ty = j->ty0; ty < j->ty1; ty++)
+      for (int r = 0; r < T; r++) {
+        gsize t0 = (gsize) (ty - j->ty0) * txp;
+        float *q0 = q + (gsize) (0 * T + r) * qs + t0, *q1 =
+            q + (gsize) (1 * T + r) * qs + t0, *q2 =
+            q + (gsize) (2 * T + r) * qs + t0, *q3 =
+            q + (gsize) (3 * T + r) * qs + t0;
+        padded_row (row, plane, s, h, w, ty * OT + r, pw);
+        for (int tx = 0; tx < txp; tx++) {
+          q0[tx] = row[OT * tx];
+          q1[tx] = row[OT * tx + 1];
+          q2[tx] = row[OT * tx + 2];
+          q3[tx] = row[OT * tx + 3];
+        }
+      }
+    for (int p = 0; p < 4; p++)
+      for (int r = 0; r < T; r++)
+        memset (q + (gsize) (p * T + r) * qs + ntp, 0,
+            sizeof (float) * (qs - ntp));
+
+    for (int t = 0; t < ntp; t += VW) {
+      VF d[T][T], bd[T][T], vv[T];
+      int n = MIN (VW, ntp - t);
+      for (int r = 0; r < T; r++) {
+        for (int c = 0; c < T; c++)
+          d[c][r] = VLOAD (q + (gsize) ((c % 4) * T + r) * qs + t +
+              c / 4);
+      }
+      /* B^T along the rows r, for each column c: bd[c][i] */
+      for (int c = 0; c < T; c++)
+        BT6 (bd[c], d[c]);
+      /* then along the columns, for each row i */
+      for (int i = 0; i < T; i++) {
+        VF col[T];
+        for (int c = 0; c < T; c++)
+          col[c] = bd[c][i];
+        BT6 (vv, col);
+        for (int jj = 0; jj < T; jj++) {
+          float *dst = v + (gsize) (i * T + jj) * estride +
+              (gsize) (t / CG_GEMM_NR) * pstride + t % CG_GEMM_NR;
+          if (n == VW)
+            VSTORE (dst, vv[jj]);
+          else
+            memcpy (dst, &vv[jj], sizeof (float) * n);
+        }
+      }
+    }
+    if (used)
+      for (int e = 0; e < E; e++)
+        memset (v + (gsize) e * estride + (gsize) last * pstride + used, 0,
+            sizeof (float) * (CG_GEMM_NR - used));
+  }
+}
+
+/* out tiles from M [e][co][t], channels [co0, co1): A^T M A, VW tiles at a
+ * time, then each tile's 4x4 into the output (spare tiles and what hangs
+ * over the edge dropped). */
+TRANSFORM_ATTRS static void
+OUTPUT_TRANSFORM (gpointer data, int co0, int co1)
+{
+  const TransformJob *j = data;
+  const CgConvShape *s = j->s;
+  int h = j->h, w = j->w, tiles_x = j->tiles_x, txp = tiles_x + SPARE;
+  int ntp = (j->ty1 - j->ty0) * txp;
+  gsize estride = (gsize) s->cout * ntp;
+
+  for (int co = co0; co < co1; co++) {
+    float *plane = j->buf + (gsize) co * h * w;
+    const float *m = j->src + (gsize) co * ntp;
+    float b = j->bias ? j->bias[co] : 0.0f;
+
+    for (int t = 0; t < ntp; t += VW) {
+      VF am[T][OT], y[OT][OT];
+      float ys[OT][OT][VW];
+      int n = MIN (VW, ntp - t);
+      /* A^T along the domain rows, for each column c */
+      for (int c = 0; c < T; c++) {
+        VF x[T];
+        for (int i = 0; i < T; i++)
+          x[i] = VLOAD (m + (gsize) (i * T + c) * estride + t);
+        AT4 (am[c], x);
+      }
+      /* then along the columns */
+      for (int r = 0; r < OT; r++) {
+        VF x[T];
+        for (int c = 0; c < T; c++)
+          x[c] = am[c][r];
+        AT4 (y[r], x);
+        for (int qq = 0; qq < OT; qq++)
+          y[r][qq] += b;
+      }
+      memcpy (ys, y, sizeof ys);
+      for (int l = 0; l < n; l++) {
+        int tt = t + l, ty = j->ty0 + tt / txp, tx = tt % txp;
+        int oy0 = ty * OT, ox0 = tx * OT;
+        if (tx >= tiles_x)
+          continue;
+        for (int r = 0; r < OT && oy0 + r < h; r++) {
+          float *orow = plane + (gsize) (oy0 + r) * w + ox0;
+          int nx = MIN (OT, w - ox0);
+          for (int qq = 0; qq < nx; qq++)
+            orow[qq] = ys[r][qq][l];
+        }
+      }
+    }
+  }
+}
+
+#undef VF
+#undef VLOAD
+#undef VSTORE
+#undef INPUT_TRANSFORM
+#undef OUTPUT_TRANSFORM
