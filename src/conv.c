@@ -5,10 +5,10 @@
  * band is sized to keep the column buffer within the arena's budget while
  * giving sgemm a wide N.
  */
+#include "gemm.h"
 #include "layers.h"
 #include "parallel.h"
 
-#include <cblas.h>
 #include <string.h>
 
 void
@@ -242,9 +242,8 @@ nt_columns (gpointer data, int begin, int end)
   int c0 = begin * NT_BLOCK, c1 = MIN (end * NT_BLOCK, j->n);
 
   if (c1 > c0)
-    cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, j->m, c1 - c0,
-        j->k, 1.0f, j->a, j->lda, j->b + (gsize) c0 * j->ldb, j->ldb, 1.0f,
-        j->c + c0, j->ldc);
+    cg_gemm_nt_acc (j->m, c1 - c0, j->k, j->a, j->lda,
+        j->b + (gsize) c0 * j->ldb, j->ldb, j->c + c0, j->ldc);
 }
 
 void

@@ -12,6 +12,11 @@ G_BEGIN_DECLS
 void cg_gemm (gboolean trans_a, int m, int n, int k, const float *a,
     int lda, const float *b, int ldb, gboolean accumulate, float *c, int ldc);
 
+/* C [m, n] += A [m, k] . B [n, k]^T, both row-major with k contiguous:
+ * the weight gradients (k runs over pixels). */
+void cg_gemm_nt_acc (int m, int n, int k, const float *a, int lda,
+    const float *b, int ldb, float *c, int ldc);
+
 /* Weights used again and again can be packed once into the order the
  * kernel reads them, and a producer can write B straight into the
  * kernel's panels, so that the product itself moves no data around:

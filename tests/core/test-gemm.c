@@ -1,6 +1,6 @@
 /* cg_gemm against a float64 product, on the shapes that stress its
  * blocking: row and column tails, k split into chunks, strided A/B/C,
- * both A layouts, overwrite and accumulate, A and B given as they are or
+ * both A layouts, overwrite and accumulate, C += A B^T, A and B given as they are or
  * pre-packed; once with whichever kernel this CPU runs and once forced
  * off AVX-512 (OpenBLAS, and the portable packed kernel). */
 #include "gemm.h"
@@ -15,7 +15,7 @@ typedef struct
 static const Shape shapes[] = {
   {1, 1, 1}, {3, 17, 5}, {8, 48, 64}, {9, 49, 193}, {16, 300, 64},
   {13, 97, 385}, {64, 300, 64}, {129, 50, 7}, {32, 4800, 144},
-  {7, 16, 0}, {260, 33, 200},
+  {7, 16, 0}, {260, 33, 200}, {5, 70, 3000}, {64, 13, 20000},
 };
 
 static double
@@ -89,6 +89,48 @@ check_shape (const Shape * sh, gboolean trans_a, gboolean accumulate,
   g_free (c0);
 }
 
+/* C += A . B^T, A [m, k] and B [n, k] with padded strides */
+static void
+check_nt (const Shape * sh)
+{
+  int m = sh->m, n = sh->n, k = sh->k;
+  int lda = k + 3, ldb = k + 1, ldc = n + 2;
+  float *a = g_new (float, (gsize) m * lda + 1);
+  float *b = g_new (float, (gsize) n * ldb + 1);
+  float *c = g_new (float, (gsize) m * ldc + 1);
+  float *c0 = g_new (float, (gsize) m * ldc + 1);
+  GRand *r = g_rand_new_with_seed ((guint32) (m * 17 + n * 3 + k));
+  double worst = 0.0;
+
+  for (gsize i = 0; i < (gsize) m * lda + 1; i++)
+    a[i] = (float) frand (r);
+  for (gsize i = 0; i < (gsize) n * ldb + 1; i++)
+    b[i] = (float) frand (r);
+  for (gsize i = 0; i < (gsize) m * ldc + 1; i++)
+    c[i] = c0[i] = (float) frand (r);
+
+  cg_gemm_nt_acc (m, n, k, a, lda, b, ldb, c, ldc);
+
+  for (int i = 0; i < m; i++) {
+    for (int j = 0; j < n; j++) {
+      double want = c0[(gsize) i * ldc + j];
+      for (int p = 0; p < k; p++)
+        want += (double) a[(gsize) i * lda + p] * b[(gsize) j * ldb + p];
+      worst = MAX (worst, fabs (c[(gsize) i * ldc + j] - want));
+    }
+    for (int j = n; j < ldc && i + 1 < m; j++)
+      g_assert_cmpfloat (c[(gsize) i * ldc + j], ==, c0[(gsize) i * ldc + j]);
+  }
+  g_assert_cmpfloat (c[(gsize) m * ldc], ==, c0[(gsize) m * ldc]);
+  g_assert_cmpfloat (worst, <=, 1e-5 * (1 + sqrt (k)) * (1 + sqrt (k)));
+
+  g_rand_free (r);
+  g_free (a);
+  g_free (b);
+  g_free (c);
+  g_free (c0);
+}
+
 static void
 test_shapes (gconstpointer data)
 {
@@ -101,6 +143,8 @@ test_shapes (gconstpointer data)
       for (int acc = 0; acc < 2; acc++)
         for (int packed = 0; packed < 2; packed++)
           check_shape (&shapes[i], t, acc, packed);
+  for (guint i = 0; i < G_N_ELEMENTS (shapes); i++)
+    check_nt (&shapes[i]);
   cg_gemm_force_blas (FALSE);
 }
 
