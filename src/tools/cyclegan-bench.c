@@ -7,6 +7,7 @@
  * element runs them), so the figures include the pixel conversions.
  */
 #include <cyclegan/cyclegan.h>
+#include "gemm.h"
 #include "generator-private.h"
 #include "model-private.h"
 
@@ -190,6 +191,7 @@ main (int argc, char **argv)
     printf ("threads    %d (OpenBLAS %d), core %s, OPENBLAS_CORETYPE=%s\n",
         opt_threads, openblas_get_num_threads (), openblas_get_corename (),
         coretype ? coretype : "(unset)");
+    printf ("kernels    GEMM %s\n", cg_gemm_kernel_name ());
     printf ("ms/frame   min %.2f  median %.2f  max %.2f\n", ms[0], median,
         ms[opt_frames - 1]);
     printf ("fps        %.2f (median)\n", 1000.0 / median);
