@@ -192,6 +192,15 @@ choose_path (const Layer * l, CgConvPath forced)
   return CG_CONV_PATH_IM2COL;
 }
 
+/* Transposed convolutions run phase by phase (conv_panels.c) where the
+ * shape allows, which the generator's always do; col2im otherwise. */
+static gboolean
+use_phases (const Layer * l)
+{
+  return l->op == OP_CONV_T
+      && cg_conv_transpose2d_panels_supported (&l->shape);
+}
+
 /* Choose each layer's path and transform its weights for it. */
 static void
 plan_paths (CgGenerator * gen)
@@ -206,6 +215,15 @@ plan_paths (CgGenerator * gen)
     if (path == CG_CONV_PATH_WINOGRAD) {
       l->prepared = g_new (float, CG_WINOGRAD_PREPARED_FLOATS (&l->shape));
       cg_conv2d_winograd_prepare (l->prepared, l->weight, &l->shape);
+    } else if (path == CG_CONV_PATH_IM2COL && l->op == OP_CONV) {
+      l->prepared = g_new (float,
+          cg_conv2d_panels_prepared_floats (&l->shape));
+      cg_conv2d_panels_prepare (l->prepared, l->weight, &l->shape);
+    } else if (path == CG_CONV_PATH_IM2COL && use_phases (l)) {
+      l->prepared = g_new (float,
+          cg_conv_transpose2d_panels_prepared_floats (&l->shape));
+      cg_conv_transpose2d_panels_prepare (l->prepared, l->weight,
+          &l->shape);
     }
   }
   /* scratch needs may have changed: plan again at the next frame */
@@ -307,9 +325,13 @@ cg_generator_get_threads (const CgGenerator * gen)
   return gen->n_threads;
 }
 
+/* Shared scratch (the arena's column slot) of a layer; the panel paths
+ * work in per-thread scratch instead (layer_thread_scratch). */
 static gsize
 layer_scratch (const Layer * l)
 {
+  if (use_phases (l))
+    return 0;
   if (l->op == OP_CONV_T)
     return cg_conv_transpose2d_col_floats (&l->shape, l->in_h, l->in_w,
         COL_BUDGET);
@@ -321,7 +343,25 @@ layer_scratch (const Layer * l)
       return cg_conv2d_thin_scratch_floats (&l->shape, l->in_h, l->in_w,
           COL_BUDGET);
     default:
-      return cg_conv2d_col_floats (&l->shape, l->in_h, l->in_w, COL_BUDGET);
+      return 0;
+  }
+}
+
+static gsize
+layer_thread_scratch (const Layer * l)
+{
+  if (use_phases (l))
+    return cg_conv_transpose2d_panels_thread_floats (&l->shape);
+  if (l->op == OP_CONV_T)
+    return 0;
+  switch (l->path) {
+    case CG_CONV_PATH_WINOGRAD:
+      return cg_conv2d_winograd_thread_floats (&l->shape, l->in_h, l->in_w,
+          COL_BUDGET);
+    case CG_CONV_PATH_THIN:
+      return 0;
+    default:
+      return cg_conv2d_panels_thread_floats (&l->shape);
   }
 }
 
@@ -373,9 +413,7 @@ cg_generator_prepare (CgGenerator * gen, int width, int height,
     w = l->out_w;
     act = MAX (act, (gsize) l->shape.cout * h * w);
     lcol = layer_scratch (l);
-    if (l->op == OP_CONV && l->path == CG_CONV_PATH_WINOGRAD)
-      thread = MAX (thread, cg_conv2d_winograd_thread_floats (&l->shape,
-              l->in_h, l->in_w, COL_BUDGET));
+    thread = MAX (thread, layer_thread_scratch (l));
     col = MAX (col, lcol);
   }
   g_assert (h == gen->ph && w == gen->pw);
@@ -448,7 +486,10 @@ run_layer (CgGenerator * gen, const Layer * l)
   float *col = slot_ptr (gen, SLOT_COL);
   int hw = l->out_h * l->out_w;
 
-  if (l->op == OP_CONV_T)
+  if (use_phases (l))
+    cg_conv_transpose2d_panels_forward (dst, src, l->prepared, l->bias,
+        &l->shape, l->in_h, l->in_w);
+  else if (l->op == OP_CONV_T)
     cg_conv_transpose2d_forward (dst, src, l->weight, l->bias, &l->shape,
         l->in_h, l->in_w, col, COL_BUDGET);
   else if (l->path == CG_CONV_PATH_WINOGRAD)
@@ -458,8 +499,8 @@ run_layer (CgGenerator * gen, const Layer * l)
     cg_conv2d_thin_forward (dst, src, l->weight, l->bias, &l->shape,
         l->in_h, l->in_w, col, COL_BUDGET);
   else
-    cg_conv2d_forward (dst, src, l->weight, l->bias, &l->shape, l->in_h,
-        l->in_w, col, COL_BUDGET);
+    cg_conv2d_panels_forward (dst, src, l->prepared, l->bias, &l->shape,
+        l->in_h, l->in_w);
 
   switch (l->post) {
     case POST_IN_RELU:

@@ -81,6 +81,29 @@ void cg_conv2d_winograd_forward (float *out, const float *in,
     const float *prepared, const float *bias, const CgConvShape * s, int h,
     int w, float *scratch, gsize budget);
 
+/* conv_panels.c: convolutions (any k, stride, padding) and transposed
+ * convolutions (phase by phase) as GEMMs over column blocks gathered
+ * straight into packed panels, each thread in its own scratch
+ * (cg_thread_scratch, _thread_floats). The weights are packed once by
+ * _prepare into _prepared_floats floats. */
+gsize cg_conv2d_panels_prepared_floats (const CgConvShape * s);
+void cg_conv2d_panels_prepare (float *prepared, const float *weight,
+    const CgConvShape * s);
+gsize cg_conv2d_panels_thread_floats (const CgConvShape * s);
+void cg_conv2d_panels_forward (float *out, const float *in,
+    const float *prepared, const float *bias, const CgConvShape * s, int h,
+    int w);
+/* Output exactly stride x the input (k - 2 pad + output_padding ==
+ * stride), stride <= 4, k <= 16. */
+gboolean cg_conv_transpose2d_panels_supported (const CgConvShape * s);
+gsize cg_conv_transpose2d_panels_prepared_floats (const CgConvShape * s);
+void cg_conv_transpose2d_panels_prepare (float *prepared,
+    const float *weight, const CgConvShape * s);
+gsize cg_conv_transpose2d_panels_thread_floats (const CgConvShape * s);
+void cg_conv_transpose2d_panels_forward (float *out, const float *in,
+    const float *prepared, const float *bias, const CgConvShape * s, int h,
+    int w);
+
 /* conv_transpose.c: cblas_sgemm into columns, then col2im, in bands of
  * input rows. */
 void cg_conv_transpose2d_out_size (const CgConvShape * s, int h, int w,

@@ -137,6 +137,119 @@ test_fast_path (gconstpointer data)
   g_free (prep);
 }
 
+/* The panel paths (conv_panels.c) on every golden convolution case. */
+static void
+test_panels (gconstpointer data)
+{
+  const ConvCase *c = data;
+  gint64 is[3], os[3];
+  float *in = t (c->kase, "input", is), *want = t (c->kase, "output", os);
+  float *w = t (c->kase, "weight", NULL), *b = t (c->kase, "bias", NULL);
+  gsize n_out = os[0] * os[1] * os[2];
+  float *got = g_new (float, n_out);
+  float *prep;
+  char what[80];
+
+  if (c->transposed) {
+    g_assert_true (cg_conv_transpose2d_panels_supported (&c->shape));
+    prep = g_new (float,
+        cg_conv_transpose2d_panels_prepared_floats (&c->shape));
+    cg_conv_transpose2d_panels_prepare (prep, w, &c->shape);
+    cg_conv_transpose2d_panels_forward (got, in, prep, b, &c->shape, is[1],
+        is[2]);
+  } else {
+    prep = g_new (float, cg_conv2d_panels_prepared_floats (&c->shape));
+    cg_conv2d_panels_prepare (prep, w, &c->shape);
+    cg_conv2d_panels_forward (got, in, prep, b, &c->shape, is[1], is[2]);
+  }
+  g_snprintf (what, sizeof what, "%s panels", c->kase);
+  assert_close (what, got, want, n_out, TOL);
+  g_free (in);
+  g_free (want);
+  g_free (w);
+  g_free (b);
+  g_free (got);
+  g_free (prep);
+}
+
+/* The panel paths against im2col/col2im on random shapes: blocks that
+ * span several output rows and end mid-row, several blocks per layer,
+ * stride 1 and 2, both paddings, transposed with odd sizes. */
+static void
+test_panels_vs_im2col (void)
+{
+  static const int sizes[][2] = { {5, 7}, {9, 13}, {31, 6}, {37, 40},
+  {64, 72}
+  };
+  GRand *rand = g_rand_new_with_seed (11);
+
+  for (guint i = 0; i < G_N_ELEMENTS (sizes); i++)
+    for (int variant = 0; variant < 4; variant++) {
+      int h = sizes[i][0], w = sizes[i][1], oh, ow;
+      gboolean transposed = variant == 3;
+      CgConvShape s = { 3 + variant * 7 + i, 4 + variant * 5, 3,
+        variant == 0 ? 1 : 2, 1,
+        variant == 2 ? CG_PAD_REFLECT : CG_PAD_ZERO, transposed ? 1 : 0
+      };
+      gsize n_in, n_out, n_w, n_col;
+      float *in, *wt, *b, *want, *got, *prep, *col;
+      char what[96];
+
+      if (transposed)
+        cg_conv_transpose2d_out_size (&s, h, w, &oh, &ow);
+      else
+        cg_conv2d_out_size (&s, h, w, &oh, &ow);
+      n_in = (gsize) s.cin * h * w;
+      n_out = (gsize) s.cout * oh * ow;
+      n_w = (gsize) s.cout * s.cin * s.k * s.k;
+      in = g_new (float, n_in);
+      wt = g_new (float, n_w);
+      b = g_new (float, s.cout);
+      want = g_new (float, n_out);
+      got = g_new (float, n_out);
+      for (gsize j = 0; j < n_in; j++)
+        in[j] = g_rand_double_range (rand, -2, 2);
+      for (gsize j = 0; j < n_w; j++)
+        wt[j] = g_rand_double_range (rand, -0.5, 0.5);
+      for (int j = 0; j < s.cout; j++)
+        b[j] = g_rand_double_range (rand, -1, 1);
+
+      if (transposed) {
+        n_col = cg_conv_transpose2d_col_floats (&s, h, w, 1 << 20);
+        col = g_new (float, n_col);
+        cg_conv_transpose2d_forward (want, in, wt, b, &s, h, w, col, 1 << 20);
+        prep = g_new (float, cg_conv_transpose2d_panels_prepared_floats (&s));
+        cg_conv_transpose2d_panels_prepare (prep, wt, &s);
+        cg_conv_transpose2d_panels_forward (got, in, prep, b, &s, h, w);
+      } else {
+        n_col = cg_conv2d_col_floats (&s, h, w, 1 << 20);
+        col = g_new (float, n_col);
+        cg_conv2d_forward (want, in, wt, b, &s, h, w, col, 1 << 20);
+        prep = g_new (float, cg_conv2d_panels_prepared_floats (&s));
+        cg_conv2d_panels_prepare (prep, wt, &s);
+        cg_conv2d_panels_forward (got, in, prep, b, &s, h, w);
+      }
+      g_snprintf (what, sizeof what, "panels %s %dx%d %d->%d stride %d %s",
+          transposed ? "convT" : "conv", w, h, s.cin, s.cout, s.stride,
+          s.pad_mode == CG_PAD_ZERO ? "zero" : "reflect");
+      {
+        /* float rounding, in sums of up to cin * 9 terms */
+        double scale = 1.0;
+        for (gsize j = 0; j < n_out; j++)
+          scale = MAX (scale, fabs (want[j]));
+        assert_close (what, got, want, n_out, 1e-5 * scale);
+      }
+      g_free (in);
+      g_free (wt);
+      g_free (b);
+      g_free (want);
+      g_free (got);
+      g_free (prep);
+      g_free (col);
+    }
+  g_rand_free (rand);
+}
+
 /* Fast paths against im2col on random shapes: sizes that are and are not
  * multiples of the Winograd tile, rows shorter and longer than the thin
  * path's 32-float blocks, both padding modes. */
@@ -333,6 +446,12 @@ main (int argc, char **argv)
   g_test_add_data_func ("/layers/thin/conv7_reflect", &conv_cases[0],
       test_fast_path);
   g_test_add_func ("/layers/fast-vs-im2col", test_fast_vs_im2col);
+  for (guint i = 0; i < G_N_ELEMENTS (conv_cases); i++) {
+    char path[64];
+    g_snprintf (path, sizeof path, "/layers/panels/%s", conv_cases[i].kase);
+    g_test_add_data_func (path, &conv_cases[i], test_panels);
+  }
+  g_test_add_func ("/layers/panels-vs-im2col", test_panels_vs_im2col);
   g_test_add_data_func ("/layers/instance-norm/plain", "instnorm",
       test_instance_norm);
   g_test_add_data_func ("/layers/instance-norm/relu", "instnorm_relu",

@@ -1,0 +1,337 @@
+/* Convolutions and transposed convolutions as GEMMs whose column matrix
+ * is built block by block straight into cg_gemm_packed's B panels.
+ *
+ * im2col into one big buffer and then a GEMM that packs it again moves
+ * every column value through memory twice. Here each thread takes blocks
+ * of output pixels, gathers a block's columns (padding folded in) into
+ * panels in its own scratch, sized to stay in its L2, and multiplies them
+ * at once with the weights packed when the generator was made. No
+ * thread waits on another until the layer is done.
+ *
+ * A stride-2 transposed convolution is four ordinary convolutions over
+ * the input grid, one per output phase (oy % 2, ox % 2), each with the
+ * taps that land on that phase (1, 2, 2 and 4 of the 3x3): the same
+ * multiply-adds as weight^T . input + col2im, without the cout*9-row
+ * column matrix and its scatter-add.
+ */
+#include "gemm.h"
+#include "layers.h"
+#include "parallel.h"
+
+#include <string.h>
+
+/* Column-matrix floats per block: a few hundred KiB, so the panels and
+ * the block of C stay in L2 next to the packed weights. */
+#define BLOCK_FLOATS (96 << 10)
+
+static int
+block_cols (int k)
+{
+  int panels = MAX (1, BLOCK_FLOATS / (k * CG_GEMM_NR));
+  return panels * CG_GEMM_NR;
+}
+
+/* dst[x - x0] = src[x * stride + off] for x in [x0, x1), positions
+ * outside [0, w) reflected or zero. */
+static void
+gather_span (float *dst, const float *src, int w, int x0, int x1,
+    int stride, int off, CgPadMode mode)
+{
+  /* x in [lo, hi) reads inside the row */
+  int lo = off >= 0 ? x0 : MAX (x0, (-off + stride - 1) / stride);
+  int hi = w - off <= 0 ? lo : MIN (x1, (w - off + stride - 1) / stride);
+  int x;
+
+  hi = MAX (hi, lo);
+  for (x = x0; x < lo; x++)
+    dst[x - x0] = mode == CG_PAD_REFLECT ?
+        src[cg_reflect_index (x * stride + off, w)] : 0.0f;
+  if (stride == 1)
+    memcpy (dst + lo - x0, src + lo + off, sizeof (float) * (hi - lo));
+  else
+    for (x = lo; x < hi; x++)
+      dst[x - x0] = src[x * stride + off];
+  for (x = hi; x < x1; x++)
+    dst[x - x0] = mode == CG_PAD_REFLECT ?
+        src[cg_reflect_index (x * stride + off, w)] : 0.0f;
+}
+
+/* Spread one row of the column matrix (nb values) over the panels. */
+static inline void
+to_panels (float *panels, int k, int p, const float *row, int nb)
+{
+  for (int j0 = 0; j0 < nb; j0 += CG_GEMM_NR) {
+    float *dst = panels + (gsize) (j0 / CG_GEMM_NR) * k * CG_GEMM_NR +
+        (gsize) p * CG_GEMM_NR;
+    int n = MIN (CG_GEMM_NR, nb - j0);
+    memcpy (dst, row + j0, sizeof (float) * n);
+    if (n < CG_GEMM_NR)
+      memset (dst + n, 0, sizeof (float) * (CG_GEMM_NR - n));
+  }
+}
+
+/* ---- convolution ---- */
+
+gsize
+cg_conv2d_panels_prepared_floats (const CgConvShape * s)
+{
+  return cg_gemm_packed_a_floats (s->cout, s->cin * s->k * s->k);
+}
+
+void
+cg_conv2d_panels_prepare (float *prepared, const float *weight,
+    const CgConvShape * s)
+{
+  int k = s->cin * s->k * s->k;
+  cg_gemm_pack_a (FALSE, s->cout, k, weight, k, prepared);
+}
+
+gsize
+cg_conv2d_panels_thread_floats (const CgConvShape * s)
+{
+  int k = s->cin * s->k * s->k, nb = block_cols (k);
+  /* the panels, and one gathered row */
+  return (gsize) k *nb + nb;
+}
+
+typedef struct
+{
+  float *out;
+  const float *in, *prepared, *bias;
+  const CgConvShape *s;
+  int h, w, oh, ow, nb;
+} PanelJob;
+
+static void
+conv_blocks (gpointer data, int begin, int end)
+{
+  const PanelJob *j = data;
+  const CgConvShape *s = j->s;
+  int k = s->cin * s->k * s->k;
+  gsize ohw = (gsize) j->oh * j->ow;
+  float *panels = cg_thread_scratch (cg_conv2d_panels_thread_floats (s));
+  float *row = panels + (gsize) k * j->nb;
+
+  for (int b = begin; b < end; b++) {
+    gsize n0 = (gsize) b * j->nb;
+    int nb = (int) MIN ((gsize) j->nb, ohw - n0);
+
+    for (int ci = 0; ci < s->cin; ci++) {
+      const float *plane = j->in + (gsize) ci * j->h * j->w;
+      for (int ky = 0; ky < s->k; ky++)
+        for (int kx = 0; kx < s->k; kx++) {
+          int p = (ci * s->k + ky) * s->k + kx;
+          /* the block's pixels, output row by output row */
+          for (int jj = 0; jj < nb;) {
+            int oy = (int) ((n0 + jj) / j->ow), ox = (int) ((n0 + jj) % j->ow);
+            int x1 = MIN (j->ow, ox + (nb - jj));
+            int iy = oy * s->stride - s->pad + ky;
+            if (iy < 0 || iy >= j->h) {
+              if (s->pad_mode == CG_PAD_ZERO) {
+                memset (row + jj, 0, sizeof (float) * (x1 - ox));
+                jj += x1 - ox;
+                continue;
+              }
+              iy = cg_reflect_index (iy, j->h);
+            }
+            gather_span (row + jj, plane + (gsize) iy * j->w, j->w, ox, x1,
+                s->stride, kx - s->pad, s->pad_mode);
+            jj += x1 - ox;
+          }
+          to_panels (panels, k, p, row, nb);
+        }
+    }
+
+    if (j->bias)
+      for (int co = 0; co < s->cout; co++)
+        for (int x = 0; x < nb; x++)
+          j->out[co * ohw + n0 + x] = j->bias[co];
+    cg_gemm_packed (s->cout, nb, k, j->prepared, panels, j->bias != NULL,
+        j->out + n0, (int) ohw);
+  }
+}
+
+void
+cg_conv2d_panels_forward (float *out, const float *in, const float *prepared,
+    const float *bias, const CgConvShape * s, int h, int w)
+{
+  int oh, ow;
+  PanelJob job;
+
+  cg_conv2d_out_size (s, h, w, &oh, &ow);
+  job = (PanelJob) {
+  out, in, prepared, bias, s, h, w, oh, ow,
+        block_cols (s->cin * s->k * s->k)};
+  cg_parallel_for ((int) (((gsize) oh * ow + job.nb - 1) / job.nb),
+      conv_blocks, &job);
+}
+
+/* ---- transposed convolution, phase by phase ---- */
+
+/* The taps of phase `a` (one axis): ky with (a + pad - ky) divisible by
+ * the stride, reading input row y + dy for output row y * stride + a. */
+static int
+phase_taps (const CgConvShape * s, int a, int ky[], int dy[])
+{
+  int n = 0;
+  for (int t = 0; t < s->k; t++) {
+    int num = a + s->pad - t;
+    if (((num % s->stride) + s->stride) % s->stride == 0) {
+      ky[n] = t;
+      dy[n] = num >= 0 ? num / s->stride : -((-num + s->stride - 1) /
+          s->stride);
+      n++;
+    }
+  }
+  return n;
+}
+
+/* Packed weights of each phase (a, b), one after another: A[co][(ci, ty,
+ * tx)] = weight[ci][co][ky[ty]][kx[tx]]. */
+static gsize
+phase_floats (const CgConvShape * s, int a, int b)
+{
+  int ky[16], dy[16], kx[16], dx[16];
+  int ny = phase_taps (s, a, ky, dy), nx = phase_taps (s, b, kx, dx);
+  return cg_gemm_packed_a_floats (s->cout, s->cin * ny * nx);
+}
+
+gsize
+cg_conv_transpose2d_panels_prepared_floats (const CgConvShape * s)
+{
+  gsize n = 0;
+  for (int a = 0; a < s->stride; a++)
+    for (int b = 0; b < s->stride; b++)
+      n += phase_floats (s, a, b);
+  return n;
+}
+
+gboolean
+cg_conv_transpose2d_panels_supported (const CgConvShape * s)
+{
+  /* every phase has taps and the output is exactly stride x the input
+   * (the generator's k 3, stride 2, pad 1, output padding 1) */
+  return s->stride >= 1 && s->stride <= 4 && s->k <= 16
+      && s->k - 2 * s->pad + s->output_padding == s->stride
+      && s->k >= s->stride;
+}
+
+void
+cg_conv_transpose2d_panels_prepare (float *prepared, const float *weight,
+    const CgConvShape * s)
+{
+  for (int a = 0; a < s->stride; a++)
+    for (int b = 0; b < s->stride; b++) {
+      int ky[16], dy[16], kx[16], dx[16];
+      int ny = phase_taps (s, a, ky, dy), nx = phase_taps (s, b, kx, dx);
+      int k = s->cin * ny * nx;
+      float *a_rows = g_new (float, (gsize) s->cout * k);
+      for (int co = 0; co < s->cout; co++)
+        for (int ci = 0; ci < s->cin; ci++)
+          for (int ty = 0; ty < ny; ty++)
+            for (int tx = 0; tx < nx; tx++)
+              a_rows[(gsize) co * k + (ci * ny + ty) * nx + tx] =
+                  weight[(((gsize) ci * s->cout + co) * s->k + ky[ty]) *
+                  s->k + kx[tx]];
+      cg_gemm_pack_a (FALSE, s->cout, k, a_rows, k, prepared);
+      prepared += phase_floats (s, a, b);
+      g_free (a_rows);
+    }
+}
+
+gsize
+cg_conv_transpose2d_panels_thread_floats (const CgConvShape * s)
+{
+  int kmax = s->cin * ((s->k + s->stride - 1) / s->stride) *
+      ((s->k + s->stride - 1) / s->stride);
+  int nb = block_cols (kmax);
+  /* panels, one gathered row, the block of C */
+  return (gsize) kmax *nb + nb + (gsize) s->cout * nb;
+}
+
+typedef struct
+{
+  float *out;
+  const float *in, *prepared, *bias;
+  const CgConvShape *s;
+  int h, w, nb, blocks;         /* blocks per phase */
+} PhaseJob;
+
+static void
+phase_blocks (gpointer data, int begin, int end)
+{
+  const PhaseJob *j = data;
+  const CgConvShape *s = j->s;
+  int st = s->stride, oh = j->h * st, ow = j->w * st;
+  gsize hw = (gsize) j->h * j->w;
+  float *panels =
+      cg_thread_scratch (cg_conv_transpose2d_panels_thread_floats (s));
+  int kmax = s->cin * ((s->k + st - 1) / st) * ((s->k + st - 1) / st);
+  float *row = panels + (gsize) kmax * j->nb;
+  float *c = row + j->nb;
+
+  for (int task = begin; task < end; task++) {
+    int phase = task / j->blocks, a = phase / st, b = phase % st;
+    gsize n0 = (gsize) (task % j->blocks) * j->nb;
+    int nb = (int) MIN ((gsize) j->nb, hw - n0);
+    int ky[16], dy[16], kx[16], dx[16];
+    int ny = phase_taps (s, a, ky, dy), nx = phase_taps (s, b, kx, dx);
+    int k = s->cin * ny * nx;
+    const float *prepared = j->prepared;
+
+    for (int q = 0; q < phase; q++)
+      prepared += phase_floats (s, q / st, q % st);
+
+    for (int ci = 0; ci < s->cin; ci++) {
+      const float *plane = j->in + (gsize) ci * hw;
+      for (int ty = 0; ty < ny; ty++)
+        for (int tx = 0; tx < nx; tx++) {
+          for (int jj = 0; jj < nb;) {
+            int y = (int) ((n0 + jj) / j->w), x = (int) ((n0 + jj) % j->w);
+            int x1 = MIN (j->w, x + (nb - jj));
+            int iy = y + dy[ty];
+            if (iy < 0 || iy >= j->h)
+              memset (row + jj, 0, sizeof (float) * (x1 - x));
+            else
+              gather_span (row + jj, plane + (gsize) iy * j->w, j->w, x, x1,
+                  1, dx[tx], CG_PAD_ZERO);
+            jj += x1 - x;
+          }
+          to_panels (panels, k, (ci * ny + ty) * nx + tx, row, nb);
+        }
+    }
+
+    cg_gemm_packed (s->cout, nb, k, prepared, panels, FALSE, c, nb);
+
+    /* the phase's pixels into every st-th output pixel, with the bias,
+     * input row by input row */
+    for (int jj = 0; jj < nb;) {
+      int y = (int) ((n0 + jj) / j->w), x0 = (int) ((n0 + jj) % j->w);
+      int n = MIN (j->w - x0, nb - jj);
+      for (int co = 0; co < s->cout; co++) {
+        float bias = j->bias ? j->bias[co] : 0.0f;
+        const float *src = c + (gsize) co * nb + jj;
+        float *dst = j->out + (gsize) co * oh * ow +
+            (gsize) (y * st + a) * ow + (gsize) x0 * st + b;
+        for (int x = 0; x < n; x++)
+          dst[x * st] = src[x] + bias;
+      }
+      jj += n;
+    }
+  }
+}
+
+void
+cg_conv_transpose2d_panels_forward (float *out, const float *in,
+    const float *prepared, const float *bias, const CgConvShape * s, int h,
+    int w)
+{
+  int kmax = s->cin * ((s->k + s->stride - 1) / s->stride) *
+      ((s->k + s->stride - 1) / s->stride);
+  int nb = block_cols (kmax);
+  int blocks = (int) (((gsize) h * w + nb - 1) / nb);
+  PhaseJob job = { out, in, prepared, bias, s, h, w, nb, blocks };
+
+  g_return_if_fail (cg_conv_transpose2d_panels_supported (s));
+  cg_parallel_for (s->stride * s->stride * blocks, phase_blocks, &job);
+}
