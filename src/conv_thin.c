@@ -9,6 +9,7 @@
  * on AVX-512 CPUs: conv_thin_kernel.h). Output rows are split over the
  * generator's threads.
  */
+#include "cpu.h"
 #include "layers.h"
 #include "parallel.h"
 #include "simd.h"
@@ -122,7 +123,7 @@ static CgParallelFunc
 thin_rows_kernel (void)
 {
 #ifdef HAVE_THIN_V16
-  if (__builtin_cpu_supports ("avx512f"))
+  if (cg_cpu_use_avx512 ())
     return thin_rows_v16;
 #endif
   return thin_rows_v8;

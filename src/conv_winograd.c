@@ -13,6 +13,7 @@
  * Accuracy: the transforms use 4, 5, 8 and 1/24: against the float64
  * PyTorch goldens the error stays ~1e-6 per layer (tests/core/test-layers).
  */
+#include "cpu.h"
 #include "gemm.h"
 #include "layers.h"
 #include "parallel.h"
@@ -239,7 +240,7 @@ cg_conv2d_winograd_forward (float *out, const float *in,
   int band = band_tile_rows (s, tiles_y, tiles_x, budget);
   gsize uplane = cg_gemm_packed_a_floats (s->cout, s->cin);
 #ifdef HAVE_TRANSFORMS_V16
-  gboolean wide = __builtin_cpu_supports ("avx512f");
+  gboolean wide = cg_cpu_use_avx512 ();
 #else
   const gboolean wide = FALSE;
 #endif

@@ -19,6 +19,7 @@
  * reuse it. Column tails are masked, row tails padded with zeros.
  */
 #include "gemm.h"
+#include "cpu.h"
 #include "simd.h"
 
 #include <cblas.h>
@@ -29,8 +30,6 @@
 #define NR CG_GEMM_NR
 #define NV (NR / 16)
 #define KC 192                  /* most of k per chunk; chunks are balanced */
-
-static gboolean force_blas;
 
 /* k in chunks of at most KC, all but the last of the same size */
 static int
@@ -110,12 +109,6 @@ gemm_packed_portable (int m, int n, int k, const float *ap, const float *bp,
       }
     }
   }
-}
-
-void
-cg_gemm_force_blas (gboolean force)
-{
-  force_blas = force;
 }
 
 static void
@@ -344,7 +337,7 @@ __attribute__ ((target ("avx512f"), noinline))
 static gboolean
 use_avx512 (void)
 {
-  return !force_blas && __builtin_cpu_supports ("avx512f");
+  return cg_cpu_use_avx512 ();
 }
 #else
 static gboolean

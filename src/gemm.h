@@ -1,8 +1,10 @@
 /* One single-threaded row-major GEMM for every convolution product:
  * C [m, n] = op(A) [m, k] . B [k, n]  (+ C when `accumulate`).
  *
- * On CPUs with AVX-512 it runs our own kernel (gemm.c says why); elsewhere
- * it is cblas_sgemm. Callers split the columns over threads. */
+ * On CPUs with AVX-512 it runs our own kernel (gemm.c says why); elsewhere,
+ * or with cg_cpu_force_portable (cpu.h), cblas_sgemm, and the packed
+ * product below a portable C kernel. Callers split the columns over
+ * threads. */
 #pragma once
 
 #include <glib.h>
@@ -40,10 +42,5 @@ void cg_gemm_reserve_thread (void);
 
 /* Which kernel cg_gemm runs: "avx512" or "openblas". */
 const char *cg_gemm_kernel_name (void);
-
-/* Tests and benchmarks: TRUE keeps both products off the AVX-512 kernel
- * (cg_gemm then runs OpenBLAS, cg_gemm_packed its portable C kernel).
- * Not thread-safe; set it before any work. */
-void cg_gemm_force_blas (gboolean force);
 
 G_END_DECLS

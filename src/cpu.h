@@ -1,0 +1,17 @@
+/* Which vector kernels run: the AVX-512 ones where the CPU has AVX-512F,
+ * else the portable ones (8-float vectors, with AVX2 clones). The
+ * environment variable CG_FORCE_PORTABLE=1, or the call below, makes an
+ * AVX-512 machine run the portable ones: the tests check both. */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+gboolean cg_cpu_use_avx512 (void);
+
+/* TRUE: every kernel takes its portable form (cg_gemm runs OpenBLAS).
+ * Not thread-safe; set it before any work. */
+void cg_cpu_force_portable (gboolean force);
+
+G_END_DECLS
