@@ -11,8 +11,37 @@
 #define VF THIN_CAT (thin_vf, VW)
 #define TAPS_BLOCK THIN_CAT (taps_block, VW)
 #define CHANNEL_GROUP THIN_CAT (channel_group, VW)
+#define VLOAD THIN_CAT (thin_load, VW)
+#define VSTORE THIN_CAT (thin_store, VW)
 
 typedef float VF __attribute__ ((vector_size (VW * sizeof (float))));
+
+/* The largest channel group and vector count used below: the register
+ * arrays must not be larger, or GCC keeps them in memory. */
+#if VW == 16
+#define MAX_NCO 8
+#define MAX_NV 8
+#else
+#define MAX_NCO 4
+#define MAX_NV 4
+#endif
+
+/* Through a local, so that GCC makes one vector load (memcpy straight
+ * into an array element became two half loads and a stalled reload). */
+static inline __attribute__ ((always_inline)) VF
+VLOAD (const float *p)
+{
+  VF v;
+  memcpy (&v, p, sizeof v);
+  return v;
+}
+
+static inline __attribute__ ((always_inline))
+void
+VSTORE (float *p, VF v)
+{
+  memcpy (p, &v, sizeof v);
+}
 
 /* Output row y, channels [co, co + NCO), x in [x0, x0 + VW NV): the NCO x
  * NV accumulators stay in registers through all cin*k*k taps, and each
@@ -27,7 +56,7 @@ TAPS_BLOCK (const ThinJob * j, int y, int co, int x0, const int NCO,
   int k = s->k;
   gsize wstride = (gsize) s->cin * k * k;
   const float *wbase = j->weight + (gsize) co * wstride;
-  VF acc[8][8];
+  VF acc[MAX_NCO][MAX_NV];
 
   for (int c = 0; c < NCO; c++) {
     VF b = (VF) { } + (j->bias ? j->bias[co + c] : 0.0f);
@@ -40,9 +69,9 @@ TAPS_BLOCK (const ThinJob * j, int y, int co, int x0, const int NCO,
           + x0;
       const float *wk = wbase + (ci * k + ky) * k;
       for (int kx = 0; kx < k; kx++) {
-        VF in[8];
+        VF in[MAX_NV];
         for (int v = 0; v < NV; v++) {
-          memcpy (&in[v], r + kx + VW * v, sizeof (VF));
+          in[v] = VLOAD (r + kx + VW * v);
 #if VW == 16
           /* Keep the input in a register: GCC otherwise folds the load
            * into each channel's FMA, reading it NCO times (half speed). */
@@ -59,7 +88,7 @@ TAPS_BLOCK (const ThinJob * j, int y, int co, int x0, const int NCO,
   for (int c = 0; c < NCO; c++) {
     float *o = j->out + ((gsize) (co + c) * j->h + y) * j->w + x0;
     for (int v = 0; v < NV; v++)
-      memcpy (o + VW * v, &acc[c][v], sizeof (VF));
+      VSTORE (o + VW * v, acc[c][v]);
   }
 }
 
@@ -116,5 +145,9 @@ THIN_ROWS (gpointer data, int begin, int end)
 }
 
 #undef VF
+#undef MAX_NCO
+#undef MAX_NV
+#undef VLOAD
+#undef VSTORE
 #undef TAPS_BLOCK
 #undef CHANNEL_GROUP

@@ -20,7 +20,6 @@
  */
 #include "gemm.h"
 #include "cpu.h"
-#include "simd.h"
 
 #include <cblas.h>
 #include <stdlib.h>
@@ -67,48 +66,16 @@ cg_gemm_pack_a (gboolean trans_a, int m, int k, const float *a, int lda,
   gsize ars = trans_a ? 1 : (gsize) lda, acs = trans_a ? (gsize) lda : 1;
   int kstep = k_step (k), mpad = (m + MR - 1) / MR * MR;
 
+  if (!cg_cpu_use_avx512 ()) {
+    for (int i = 0; i < m; i++)
+      for (int p = 0; p < k; p++)
+        packed[(gsize) i * k + p] = a[i * ars + p * acs];
+    return;
+  }
+
   for (int k0 = 0; k0 < k; k0 += kstep)
     pack_a (packed + (gsize) k0 * mpad, a + k0 * acs, ars, acs, m,
         MIN (kstep, k - k0));
-}
-
-/* The packed product in plain vector C, for CPUs without AVX-512: 8 x 16
- * sub-tiles (16 accumulators fit AVX2's registers). */
-CG_SIMD_CLONES static void
-gemm_packed_portable (int m, int n, int k, const float *ap, const float *bp,
-    gboolean accumulate, float *c, int ldc)
-{
-  int kstep = k_step (k), mpad = (m + MR - 1) / MR * MR;
-
-  for (int k0 = 0; k0 < k; k0 += kstep) {
-    int kc = MIN (kstep, k - k0);
-    gboolean acc = accumulate || k0 > 0;
-    for (int n0 = 0; n0 < n; n0 += NR) {
-      const float *panel = bp + (gsize) (n0 / NR) * k * NR + (gsize) k0 * NR;
-      for (int t = 0; t < m; t += MR) {
-        const float *at = ap + (gsize) k0 * mpad + (gsize) t * kc;
-        for (int v0 = 0; v0 < NR && n0 + v0 < n; v0 += 16) {
-          cg_v8 s[MR][2];
-          float out[MR][16];
-          memset (s, 0, sizeof s);
-          for (int p = 0; p < kc; p++) {
-            cg_v8 b0 = cg_v8_load (panel + p * NR + v0);
-            cg_v8 b1 = cg_v8_load (panel + p * NR + v0 + 8);
-            for (int r = 0; r < MR; r++) {
-              s[r][0] += at[p * MR + r] * b0;
-              s[r][1] += at[p * MR + r] * b1;
-            }
-          }
-          memcpy (out, s, sizeof out);
-          for (int r = 0; r < MR && t + r < m; r++) {
-            float *crow = c + (gsize) (t + r) * ldc + n0 + v0;
-            for (int j = 0; j < 16 && n0 + v0 + j < n; j++)
-              crow[j] = acc ? crow[j] + out[r][j] : out[r][j];
-          }
-        }
-      }
-    }
-  }
 }
 
 static void
@@ -118,6 +85,19 @@ gemm_blas (gboolean trans_a, int m, int n, int k, const float *a, int lda,
   cblas_sgemm (CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
       CblasNoTrans, m, n, k, 1.0f, a, lda, b, ldb, accumulate ? 1.0f : 0.0f,
       c, ldc);
+}
+
+/* Without AVX-512 the "packed" A is A itself, row-major, and each B
+ * panel is a k x NR row-major matrix: OpenBLAS multiplies them panel by
+ * panel (its Haswell kernels beat a portable C one). */
+static void
+gemm_packed_blas (int m, int n, int k, const float *a, const float *bp,
+    gboolean accumulate, float *c, int ldc)
+{
+  for (int n0 = 0; n0 < n; n0 += NR)
+    cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, m,
+        MIN (NR, n - n0), k, 1.0f, a, k, bp + (gsize) (n0 / NR) * k * NR, NR,
+        accumulate ? 1.0f : 0.0f, c + n0, ldc);
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -365,7 +345,7 @@ cg_gemm_packed (int m, int n, int k, const float *a_packed,
     return;
   }
 #endif
-  gemm_packed_portable (m, n, k, a_packed, b_panels, accumulate, c, ldc);
+  gemm_packed_blas (m, n, k, a_packed, b_panels, accumulate, c, ldc);
 }
 
 void

@@ -2,9 +2,8 @@
  * C [m, n] = op(A) [m, k] . B [k, n]  (+ C when `accumulate`).
  *
  * On CPUs with AVX-512 it runs our own kernel (gemm.c says why); elsewhere,
- * or with cg_cpu_force_portable (cpu.h), cblas_sgemm, and the packed
- * product below a portable C kernel. Callers split the columns over
- * threads. */
+ * or with cg_cpu_force_portable (cpu.h), cblas_sgemm. Callers split the
+ * columns over threads. */
 #pragma once
 
 #include <glib.h>
@@ -26,7 +25,8 @@ void cg_gemm_nt_acc (int m, int n, int k, const float *a, int lda,
  *   B panels: column j of B is in panel j / CG_GEMM_NR, a k x CG_GEMM_NR
  *     row-major block at b + (j / CG_GEMM_NR) * k * CG_GEMM_NR; columns
  *     past n in the last panel are read but their results dropped.
- * Both layouts are the same whichever kernel runs. */
+ * Without AVX-512 "packed" A is plain row-major and the panels go to
+ * OpenBLAS one by one; pack and multiply in the same mode (cpu.h). */
 #define CG_GEMM_MR 8
 #define CG_GEMM_NR 48
 gsize cg_gemm_packed_a_floats (int m, int k);
