@@ -200,6 +200,7 @@ cg_conv2d_winograd_thread_floats (const CgConvShape * s, int h, int w,
 #undef TRANSFORM_ATTRS
 
 #if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
 #define HAVE_TRANSFORMS_V16 1
 #define VW 16
 #define TRANSFORM_ATTRS __attribute__ ((target ("avx512f,avx2,fma")))
