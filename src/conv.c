@@ -5,6 +5,7 @@
  * band is sized to keep the column buffer within the arena's budget while
  * giving sgemm a wide N.
  */
+#include "cpu.h"
 #include "gemm.h"
 #include "layers.h"
 #include "parallel.h"
@@ -383,19 +384,33 @@ winograd_adjoint_backward (float *dinput, const float *doutput,
   fold_padded (dinput, dpad, s->cin, h, w, 1, s->pad_mode);
 }
 
+/* Rows of a backward band's buffer: the weight gradient's transposed
+ * column panels (taps rounded up to whole panels) and dout packed; the
+ * input gradient's columns (kk rows) fit in the same. */
+static gsize
+backward_rows (const CgConvShape * s)
+{
+  gsize kk = (gsize) s->cin * s->k * s->k;
+  return (kk + CG_GEMM_NR - 1) / CG_GEMM_NR * CG_GEMM_NR +
+      cg_gemm_packed_a_floats (s->cout, 1);
+}
+
 gsize
 cg_conv2d_backward_col_floats (const CgConvShape * s, int h, int w,
     gsize col_cap)
 {
-  gsize cols = cg_conv2d_col_floats (s, h, w, col_cap);
+  int oh, ow;
+  gsize cols;
+
+  cg_conv2d_out_size (s, h, w, &oh, &ow);
+  cols = backward_rows (s) * ow * cg_band_rows (backward_rows (s), ow, oh,
+      col_cap);
 
   if (use_winograd_adjoint (s))
     cols = MAX (cols, winograd_adjoint_floats (s, h, w, col_cap));
   else if (use_adjoint (s)) {
-    int oh, ow;
     CgConvShape a = {.cin = s->cout,.cout = s->cin,.k = s->k,.stride =
           1,.pad = s->k - 1,.pad_mode = CG_PAD_ZERO };
-    cg_conv2d_out_size (s, h, w, &oh, &ow);
     cols = MAX (cols, cg_conv2d_col_floats (&a, oh, ow, col_cap));
   }
   return cols;
@@ -441,8 +456,143 @@ plane_sums_acc (float *acc, const float *x, int c, gsize n)
   }
 }
 
-/* dweight [cout, kk] += dout [cout, n] . col^T [n, kk]; dcol [kk, n] =
- * weight^T . dout, then col2im. One column buffer serves both, in turn. */
+/* ---- the weight gradient: dweight [cout, kk] += dout [cout, n] . col^T
+ * over a band of n output pixels. The column matrix is built transposed,
+ * straight into cg_gemm_packed's panels (panel q: taps [48q, 48q + 48) of
+ * every pixel, pixel-major) and dout is packed as A, so the product is
+ * the kernel's plain form; threads take whole panels, each building the
+ * ones it multiplies. ---- */
+typedef struct
+{
+  float *dweight, *panels;
+  const float *in, *apacked;
+  const CgConvShape *s;
+  int h, w, ow, y0, y1;
+} WgradJob;
+
+/* Columns are gathered row by row into a small tile in the usual layout
+ * (sequential, memcpy where the stride is 1), then transposed into the
+ * panel: writing the panel lane by lane instead touched a new cache line
+ * with every store. */
+#define WG_CHUNK 128
+
+/* tile [lane][x] (lanes x n, rows WG_CHUNK apart) -> dst [x][lane] (rows
+ * CG_GEMM_NR apart), lanes past `lanes` zero. */
+static void
+transpose_scalar (float *dst, const float *tile, int lanes, int n)
+{
+  for (int x = 0; x < n; x++) {
+    float *d = dst + (gsize) x * CG_GEMM_NR;
+    int lane = 0;
+    for (; lane < lanes; lane++)
+      d[lane] = tile[lane * WG_CHUNK + x];
+    for (; lane < CG_GEMM_NR; lane++)
+      d[lane] = 0.0f;
+  }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+
+/* The same for whole 16 x 16 blocks, in registers: three rounds of
+ * shuffles instead of 512 scalar moves. */
+__attribute__ ((target ("avx512f")))
+     static void transpose_avx512 (float *dst, const float *tile, int lanes,
+    int n)
+{
+  int x = 0;
+
+  for (; x + 16 <= n; x += 16)
+    for (int g = 0; g < CG_GEMM_NR; g += 16) {
+      __m512 r[16], t[16];
+      for (int i = 0; i < 16; i++)
+        r[i] = g + i < lanes ?
+            _mm512_loadu_ps (tile + (g + i) * WG_CHUNK + x) :
+            _mm512_setzero_ps ();
+      for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps (r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps (r[i], r[i + 1]);
+      }
+      for (int i = 0; i < 16; i += 4) {
+        r[i] = _mm512_castpd_ps (_mm512_unpacklo_pd (_mm512_castps_pd (t[i]),
+                _mm512_castps_pd (t[i + 2])));
+        r[i + 1] = _mm512_castpd_ps (_mm512_unpackhi_pd (_mm512_castps_pd
+                (t[i]), _mm512_castps_pd (t[i + 2])));
+        r[i + 2] = _mm512_castpd_ps (_mm512_unpacklo_pd (_mm512_castps_pd
+                (t[i + 1]), _mm512_castps_pd (t[i + 3])));
+        r[i + 3] = _mm512_castpd_ps (_mm512_unpackhi_pd (_mm512_castps_pd
+                (t[i + 1]), _mm512_castps_pd (t[i + 3])));
+      }
+      /* r[4a + b] holds, per 128-bit lane L, the 4 columns 4L + b' of the
+       * rows 4a..4a+3; gather lane L of the four row groups */
+      for (int b = 0; b < 4; b++) {
+        __m512 u0 = _mm512_shuffle_f32x4 (r[b], r[4 + b], 0x88);
+        __m512 u1 = _mm512_shuffle_f32x4 (r[8 + b], r[12 + b], 0x88);
+        __m512 u2 = _mm512_shuffle_f32x4 (r[b], r[4 + b], 0xdd);
+        __m512 u3 = _mm512_shuffle_f32x4 (r[8 + b], r[12 + b], 0xdd);
+        t[b] = _mm512_shuffle_f32x4 (u0, u1, 0x88);
+        t[b + 4] = _mm512_shuffle_f32x4 (u2, u3, 0x88);
+        t[b + 8] = _mm512_shuffle_f32x4 (u0, u1, 0xdd);
+        t[b + 12] = _mm512_shuffle_f32x4 (u2, u3, 0xdd);
+      }
+      for (int i = 0; i < 16; i++)
+        _mm512_storeu_ps (dst + (gsize) (x + i) * CG_GEMM_NR + g, t[i]);
+    }
+  transpose_scalar (dst + (gsize) x * CG_GEMM_NR, tile + x, lanes, n - x);
+}
+#endif
+
+static void
+transpose_to_panel (float *dst, const float *tile, int lanes, int n)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+  if (cg_cpu_use_avx512 ()) {
+    transpose_avx512 (dst, tile, lanes, n);
+    return;
+  }
+#endif
+  transpose_scalar (dst, tile, lanes, n);
+}
+
+static void
+wgrad_panels (gpointer data, int begin, int end)
+{
+  const WgradJob *j = data;
+  const CgConvShape *s = j->s;
+  int kk = s->cin * s->k * s->k, n = (j->y1 - j->y0) * j->ow;
+  float *tile = cg_thread_scratch ((gsize) CG_GEMM_NR * WG_CHUNK);
+
+  for (int q = begin; q < end; q++) {
+    float *panel = j->panels + (gsize) q * n * CG_GEMM_NR;
+    int lanes = MIN (CG_GEMM_NR, kk - q * CG_GEMM_NR);
+
+    for (int y = j->y0; y < j->y1; y++)
+      for (int x0 = 0; x0 < j->ow; x0 += WG_CHUNK) {
+        int x1 = MIN (x0 + WG_CHUNK, j->ow);
+        float *dst = panel + ((gsize) (y - j->y0) * j->ow + x0) * CG_GEMM_NR;
+
+        for (int lane = 0; lane < lanes; lane++) {
+          int p = q * CG_GEMM_NR + lane;
+          int ci = p / (s->k * s->k), ky = p / s->k % s->k, kx = p % s->k;
+          int iy = y * s->stride - s->pad + ky;
+          float *row = tile + lane * WG_CHUNK;
+          if ((iy < 0 || iy >= j->h) && s->pad_mode == CG_PAD_ZERO) {
+            memset (row, 0, sizeof (float) * (x1 - x0));
+            continue;
+          }
+          cg_gather_span (row, j->in + ((gsize) ci * j->h +
+                  cg_reflect_index (iy, j->h)) * j->w, j->w, x0, x1,
+              s->stride, kx - s->pad, s->pad_mode);
+        }
+        transpose_to_panel (dst, tile, lanes, x1 - x0);
+      }
+    cg_gemm_packed (s->cout, lanes, n, j->apacked, panel, TRUE,
+        j->dweight + q * CG_GEMM_NR, kk);
+  }
+}
+
+/* dcol [kk, n] = weight^T . dout, then col2im; or the adjoint paths. One
+ * buffer serves both gradients, in turn. */
 void
 cg_conv2d_backward (float *dinput, float *dweight, float *dbias,
     const float *doutput, const float *input, const float *weight,
@@ -458,7 +608,7 @@ cg_conv2d_backward (float *dinput, float *dweight, float *dbias,
 
   cg_conv2d_out_size (s, h, w, &oh, &ow);
   ohw = (gsize) oh * ow;
-  band = cg_band_rows (kk, ow, oh, col_cap);
+  band = cg_band_rows (backward_rows (s), ow, oh, col_cap);
 
   if (dbias)
     plane_sums_acc (dbias, doutput, s->cout, ohw);
@@ -471,8 +621,11 @@ cg_conv2d_backward (float *dinput, float *dweight, float *dbias,
     const float *g = doutput + (gsize) y0 * ow;
 
     if (dweight) {
-      im2col_band (col, input, s, h, w, ow, y0, y1);
-      cg_sgemm_nt_acc (s->cout, kk, n, g, (int) ohw, col, n, dweight, kk);
+      int npanels = (kk + CG_GEMM_NR - 1) / CG_GEMM_NR;
+      float *apacked = col + (gsize) npanels * CG_GEMM_NR * n;
+      WgradJob job = { dweight, col, input, apacked, s, h, w, ow, y0, y1 };
+      cg_gemm_pack_a (FALSE, s->cout, n, g, (int) ohw, apacked);
+      cg_parallel_for (npanels, wgrad_panels, &job);
     }
     if (dinput && !adjoint) {
       cg_sgemm (TRUE, kk, n, s->cout, weight, kk, g, (int) ohw, FALSE, col,

@@ -31,31 +31,6 @@ block_cols (int k)
   return panels * CG_GEMM_NR;
 }
 
-/* dst[x - x0] = src[x * stride + off] for x in [x0, x1), positions
- * outside [0, w) reflected or zero. */
-static void
-gather_span (float *dst, const float *src, int w, int x0, int x1,
-    int stride, int off, CgPadMode mode)
-{
-  /* x in [lo, hi) reads inside the row */
-  int lo = off >= 0 ? x0 : MAX (x0, (-off + stride - 1) / stride);
-  int hi = w - off <= 0 ? lo : MIN (x1, (w - off + stride - 1) / stride);
-  int x;
-
-  hi = MAX (hi, lo);
-  for (x = x0; x < lo; x++)
-    dst[x - x0] = mode == CG_PAD_REFLECT ?
-        src[cg_reflect_index (x * stride + off, w)] : 0.0f;
-  if (stride == 1)
-    memcpy (dst + lo - x0, src + lo + off, sizeof (float) * (hi - lo));
-  else
-    for (x = lo; x < hi; x++)
-      dst[x - x0] = src[x * stride + off];
-  for (x = hi; x < x1; x++)
-    dst[x - x0] = mode == CG_PAD_REFLECT ?
-        src[cg_reflect_index (x * stride + off, w)] : 0.0f;
-}
-
 /* Spread one row of the column matrix (nb values) over the panels. */
 static inline void
 to_panels (float *panels, int k, int p, const float *row, int nb)
@@ -134,7 +109,7 @@ conv_blocks (gpointer data, int begin, int end)
               }
               iy = cg_reflect_index (iy, j->h);
             }
-            gather_span (row + jj, plane + (gsize) iy * j->w, j->w, ox, x1,
+            cg_gather_span (row + jj, plane + (gsize) iy * j->w, j->w, ox, x1,
                 s->stride, kx - s->pad, s->pad_mode);
             jj += x1 - ox;
           }
@@ -293,7 +268,7 @@ phase_blocks (gpointer data, int begin, int end)
             if (iy < 0 || iy >= j->h)
               memset (row + jj, 0, sizeof (float) * (x1 - x));
             else
-              gather_span (row + jj, plane + (gsize) iy * j->w, j->w, x, x1,
+              cg_gather_span (row + jj, plane + (gsize) iy * j->w, j->w, x, x1,
                   1, dx[tx], CG_PAD_ZERO);
             jj += x1 - x;
           }

@@ -39,6 +39,10 @@ cg_band_rows (gsize rows_k, int width, int rows, gsize budget)
 
 /* pad.c */
 int cg_reflect_index (int i, int n);
+/* dst[x - x0] = src[x * stride + off] for x in [x0, x1), positions
+ * outside [0, w) reflected or zero: a span of one column-matrix row. */
+void cg_gather_span (float *dst, const float *src, int w, int x0, int x1,
+    int stride, int off, CgPadMode mode);
 void cg_reflect_pad_forward (float *out, const float *in, int c, int h, int w,
     int pad);
 /* Extend each of `c` planes of `h` x `w` (stored with row pitch `w`) in a

@@ -71,3 +71,28 @@ cg_reflect_pad_backward (float *dinput, const float *doutput, int c, int h,
     }
   }
 }
+
+/* dst[x - x0] = src[x * stride + off] for x in [x0, x1), positions
+ * outside [0, w) reflected or zero. */
+void
+cg_gather_span (float *dst, const float *src, int w, int x0, int x1,
+    int stride, int off, CgPadMode mode)
+{
+  /* x in [lo, hi) reads inside the row */
+  int lo = off >= 0 ? x0 : MAX (x0, (-off + stride - 1) / stride);
+  int hi = w - off <= 0 ? lo : MIN (x1, (w - off + stride - 1) / stride);
+  int x;
+
+  hi = MAX (hi, lo);
+  for (x = x0; x < lo; x++)
+    dst[x - x0] = mode == CG_PAD_REFLECT ?
+        src[cg_reflect_index (x * stride + off, w)] : 0.0f;
+  if (stride == 1)
+    memcpy (dst + lo - x0, src + lo + off, sizeof (float) * (hi - lo));
+  else
+    for (x = lo; x < hi; x++)
+      dst[x - x0] = src[x * stride + off];
+  for (x = hi; x < x1; x++)
+    dst[x - x0] = mode == CG_PAD_REFLECT ?
+        src[cg_reflect_index (x * stride + off, w)] : 0.0f;
+}

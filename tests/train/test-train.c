@@ -4,6 +4,7 @@
  * two complete CycleGAN iterations; and the image pool, the lr schedule
  * and an exact resume from a checkpoint. */
 #include "train-private.h"
+#include "cpu.h"
 #include "golden.h"
 
 #include <cblas.h>
@@ -25,6 +26,93 @@ assert_rel (const char *what, const float *got, const float *want, gsize n,
   if (!(d <= rtol * MAX (scale, 1e-6)))
     g_error ("%s: max |diff| %.3g exceeds %.1g x %.3g", what, d, rtol,
         scale);
+}
+
+/* The weight gradient against a float64 sum on random shapes wide
+ * enough for whole 16-pixel transposes, with tap counts that leave a
+ * partial panel, both paddings, stride 1 and 2, k 3, 4 and 7; on the
+ * AVX-512 kernels (where the CPU has them) and on the portable ones. */
+static void
+test_dweight_random (void)
+{
+  static const struct
+  {
+    int cin, cout, k, stride, pad, h, w;
+    CgPadMode mode;
+  } cases[] = {
+    {6, 9, 3, 1, 1, 37, 40, CG_PAD_REFLECT},
+    {7, 16, 3, 2, 1, 33, 50, CG_PAD_ZERO},
+    {5, 8, 4, 2, 1, 34, 36, CG_PAD_ZERO},
+    {3, 13, 7, 1, 3, 21, 70, CG_PAD_REFLECT},
+    {17, 3, 3, 1, 1, 19, 300, CG_PAD_REFLECT},
+  };
+  GRand *r = g_rand_new_with_seed (5);
+
+  for (int portable = 0; portable < 2; portable++) {
+    cg_cpu_force_portable (portable);
+    for (guint c = 0; c < G_N_ELEMENTS (cases); c++) {
+      CgConvShape s = { cases[c].cin, cases[c].cout, cases[c].k,
+        cases[c].stride, cases[c].pad, cases[c].mode, 0
+      };
+      int h = cases[c].h, w = cases[c].w, oh, ow, k = s.k;
+      gsize nx, ny, nw, cols;
+      float *x, *w8, *dout, *dw, *want, *col;
+      char what[96];
+
+      cg_conv2d_out_size (&s, h, w, &oh, &ow);
+      nx = (gsize) s.cin * h * w;
+      ny = (gsize) s.cout * oh * ow;
+      nw = (gsize) s.cout * s.cin * k * k;
+      x = g_new (float, nx);
+      w8 = g_new (float, nw);
+      dout = g_new (float, ny);
+      dw = g_new0 (float, nw);
+      want = g_new0 (float, nw);
+      for (gsize i = 0; i < nx; i++)
+        x[i] = g_rand_double_range (r, -1, 1);
+      for (gsize i = 0; i < nw; i++)
+        w8[i] = g_rand_double_range (r, -1, 1);
+      for (gsize i = 0; i < ny; i++)
+        dout[i] = g_rand_double_range (r, -1, 1);
+      /* a small budget: several bands */
+      cols = cg_conv2d_backward_col_floats (&s, h, w, 20000);
+      col = g_new (float, cols);
+      cg_conv2d_backward (NULL, dw, NULL, dout, x, w8, NULL, &s, h, w, col,
+          20000);
+
+      for (int co = 0; co < s.cout; co++)
+        for (int ci = 0; ci < s.cin; ci++)
+          for (int ky = 0; ky < k; ky++)
+            for (int kx = 0; kx < k; kx++) {
+              double sum = 0.0;
+              for (int y = 0; y < oh; y++)
+                for (int xx = 0; xx < ow; xx++) {
+                  int iy = y * s.stride - s.pad + ky;
+                  int ix = xx * s.stride - s.pad + kx;
+                  if (s.pad_mode == CG_PAD_ZERO
+                      && (iy < 0 || iy >= h || ix < 0 || ix >= w))
+                    continue;
+                  iy = cg_reflect_index (iy, h);
+                  ix = cg_reflect_index (ix, w);
+                  sum += (double) dout[((gsize) co * oh + y) * ow + xx] *
+                      x[((gsize) ci * h + iy) * w + ix];
+                }
+              want[(((gsize) co * s.cin + ci) * k + ky) * k + kx] =
+                  (float) sum;
+            }
+      g_snprintf (what, sizeof what, "dweight %d->%d k%d s%d %dx%d%s",
+          s.cin, s.cout, k, s.stride, w, h, portable ? " (portable)" : "");
+      assert_rel (what, dw, want, nw, 1e-5);
+      g_free (x);
+      g_free (w8);
+      g_free (dout);
+      g_free (dw);
+      g_free (want);
+      g_free (col);
+    }
+  }
+  cg_cpu_force_portable (FALSE);
+  g_rand_free (r);
 }
 
 static gsize
@@ -672,6 +760,7 @@ main (int argc, char **argv)
     g_test_add_data_func (path, &conv_cases[i], test_conv_backward);
     g_free (path);
   }
+  g_test_add_func ("/train/layers/dweight-random", test_dweight_random);
   g_test_add_func ("/train/layers/reflpad3", test_reflect_pad_backward);
   g_test_add_func ("/train/layers/instnorm", test_instance_norm_backward);
   g_test_add_data_func ("/train/layers/relu", "relu",
