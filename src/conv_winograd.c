@@ -26,10 +26,17 @@
 #define E (T * T)
 
 /* U = G g G^T for each (co, ci); per element e the cout x cin matrix
- * U[e] packed for cg_gemm_packed. */
-void
-cg_conv2d_winograd_prepare (float *prepared, const float *weight,
-    const CgConvShape * s)
+ * U[e] packed for cg_gemm_packed. The trainer makes it anew after every
+ * step, so both halves run on the thread pool. */
+typedef struct
+{
+  float *u, *prepared;
+  const float *weight;
+  const CgConvShape *s;
+} PrepareJob;
+
+static void
+transform_weights (gpointer data, int co0, int co1)
 {
   static const double G[T][3] = {
     {1.0 / 4, 0, 0},
@@ -39,29 +46,51 @@ cg_conv2d_winograd_prepare (float *prepared, const float *weight,
     {1.0 / 24, -1.0 / 12, 1.0 / 6},
     {0, 0, 1},
   };
+  const PrepareJob *j = data;
+  const CgConvShape *s = j->s;
   gsize plane = (gsize) s->cout * s->cin;
-  gsize packed = cg_gemm_packed_a_floats (s->cout, s->cin);
-  float *u = g_new (float, E * plane);
 
-  for (int co = 0; co < s->cout; co++)
+  for (int co = co0; co < co1; co++)
     for (int ci = 0; ci < s->cin; ci++) {
-      const float *g = weight + ((gsize) co * s->cin + ci) * 9;
+      const float *g = j->weight + ((gsize) co * s->cin + ci) * 9;
       double tmp[T][3];
       for (int i = 0; i < T; i++)
-        for (int j = 0; j < 3; j++)
-          tmp[i][j] = G[i][0] * g[0 * 3 + j] + G[i][1] * g[1 * 3 + j]
-              + G[i][2] * g[2 * 3 + j];
+        for (int jj = 0; jj < 3; jj++)
+          tmp[i][jj] = G[i][0] * g[0 * 3 + jj] + G[i][1] * g[1 * 3 + jj]
+              + G[i][2] * g[2 * 3 + jj];
       for (int i = 0; i < T; i++)
-        for (int j = 0; j < T; j++) {
-          double v = tmp[i][0] * G[j][0] + tmp[i][1] * G[j][1]
-              + tmp[i][2] * G[j][2];
-          u[(i * T + j) * plane + (gsize) co * s->cin + ci] = (float) v;
+        for (int jj = 0; jj < T; jj++) {
+          double v = tmp[i][0] * G[jj][0] + tmp[i][1] * G[jj][1]
+              + tmp[i][2] * G[jj][2];
+          j->u[(i * T + jj) * plane + (gsize) co * s->cin + ci] = (float) v;
         }
     }
-  for (int e = 0; e < E; e++)
-    cg_gemm_pack_a (FALSE, s->cout, s->cin, u + e * plane, s->cin,
-        prepared + e * packed);
-  g_free (u);
+}
+
+static void
+pack_elements (gpointer data, int e0, int e1)
+{
+  const PrepareJob *j = data;
+  const CgConvShape *s = j->s;
+  gsize plane = (gsize) s->cout * s->cin;
+  gsize packed = cg_gemm_packed_a_floats (s->cout, s->cin);
+
+  for (int e = e0; e < e1; e++)
+    cg_gemm_pack_a (FALSE, s->cout, s->cin, j->u + e * plane, s->cin,
+        j->prepared + e * packed);
+}
+
+void
+cg_conv2d_winograd_prepare (float *prepared, const float *weight,
+    const CgConvShape * s)
+{
+  PrepareJob job = { g_new (float, E * (gsize) s->cout * s->cin), prepared,
+    weight, s
+  };
+
+  cg_parallel_for (s->cout, transform_weights, &job);
+  cg_parallel_for (E, pack_elements, &job);
+  g_free (job.u);
 }
 
 /* Tiles are numbered row by row with one spare column per tile row
