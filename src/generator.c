@@ -162,7 +162,11 @@ build_layers (CgGenerator * gen)
  *   15.4), 3->64 at 256x256 22.6 ms (im2col 33.8). With more channels
  *   on both sides im2col's GEMM wins (64->64 3x3: thin 7.5 ms, Winograd
  *   2.7), hence the thresholds.
- * - everything else (stride-2 and transposed convolutions): im2col. */
+ * - everything else: im2col, as GEMMs over column blocks gathered straight
+ *   into the GEMM kernel's panels (conv_panels.c); transposed
+ *   convolutions phase by phase the same way.
+ * (Measured before the AVX-512 GEMM kernel and the panel paths; the
+ * thin/im2col thresholds still held when rechecked with --path.) */
 #define THIN_MAX_OUT 4
 #define THIN_MAX_IN 4
 
@@ -633,7 +637,8 @@ cg_generator_layer_describe (const CgGenerator * gen, int i)
   return g_strdup_printf ("%s %dx%d/%d %d->%d %dx%d %s",
       l->op == OP_CONV ? "conv" : "convT", l->shape.k, l->shape.k,
       l->shape.stride, l->shape.cin, l->shape.cout, l->out_w, l->out_h,
-      l->op == OP_CONV ? cg_conv_path_name (l->path) : "col2im");
+      l->op == OP_CONV ? cg_conv_path_name (l->path) :
+      use_phases (l) ? "phases" : "col2im");
 }
 
 void
