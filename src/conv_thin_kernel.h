@@ -11,8 +11,8 @@
 #define VF THIN_CAT (thin_vf, VW)
 #define TAPS_BLOCK THIN_CAT (taps_block, VW)
 #define CHANNEL_GROUP THIN_CAT (channel_group, VW)
-#define VLOAD THIN_CAT (thin_load, VW)
-#define VSTORE THIN_CAT (thin_store, VW)
+#define VLOAD(p) CG_VLOAD (VF, p)
+#define VSTORE CG_VSTORE
 
 typedef float VF __attribute__ ((vector_size (VW * sizeof (float))));
 
@@ -26,22 +26,6 @@ typedef float VF __attribute__ ((vector_size (VW * sizeof (float))));
 #define MAX_NV 4
 #endif
 
-/* Through a local, so that GCC makes one vector load (memcpy straight
- * into an array element became two half loads and a stalled reload). */
-static inline __attribute__ ((always_inline)) VF
-VLOAD (const float *p)
-{
-  VF v;
-  memcpy (&v, p, sizeof v);
-  return v;
-}
-
-static inline __attribute__ ((always_inline))
-void
-VSTORE (float *p, VF v)
-{
-  memcpy (p, &v, sizeof v);
-}
 
 /* Output row y, channels [co, co + NCO), x in [x0, x0 + VW NV): the NCO x
  * NV accumulators stay in registers through all cin*k*k taps, and each

@@ -6,27 +6,13 @@
 #define W_CAT_(a, b) a ## b
 #define W_CAT(a, b) W_CAT_(a, b)
 #define VF W_CAT (wino_vf, VW)
-#define VLOAD W_CAT (wino_load, VW)
-#define VSTORE W_CAT (wino_store, VW)
+#define VLOAD(p) CG_VLOAD (VF, p)
+#define VSTORE CG_VSTORE
 #define INPUT_TRANSFORM W_CAT (input_transform, VW)
 #define OUTPUT_TRANSFORM W_CAT (output_transform, VW)
 
 typedef float VF __attribute__ ((vector_size (VW * sizeof (float))));
 
-static inline __attribute__ ((always_inline)) VF
-VLOAD (const float *p)
-{
-  VF v;
-  memcpy (&v, p, sizeof v);
-  return v;
-}
-
-static inline __attribute__ ((always_inline))
-void
-VSTORE (float *p, VF v)
-{
-  memcpy (p, &v, sizeof v);
-}
 
 #if VW == 16
 /* 64 floats = 16 tiles x 4 column phases, split into the 4 phases: per

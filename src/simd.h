@@ -36,6 +36,15 @@ cg_v8_store (float *p, cg_v8 v)
   memcpy (p, &v, sizeof v);
 }
 
+/* Unaligned load and store of any vector type T, through a local (a
+ * memcpy straight into an array element can become two half loads and a
+ * stalled reload). For the kernels written for several widths. */
+#define CG_VLOAD(T, p) \
+  ({ T cg_v_; memcpy (&cg_v_, (p), sizeof cg_v_); cg_v_; })
+#define CG_VSTORE(p, v) \
+  G_STMT_START { __typeof__ (v) cg_v_ = (v); \
+    memcpy ((p), &cg_v_, sizeof cg_v_); } G_STMT_END
+
 #if defined(__x86_64__) && defined(__GNUC__)
 #define CG_SIMD_CLONES __attribute__ ((target_clones ("arch=x86-64-v3", "default")))
 #else

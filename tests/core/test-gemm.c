@@ -25,6 +25,26 @@ frand (GRand * r)
   return g_rand_double_range (r, -1.0, 1.0);
 }
 
+/* c against the float64 product `ref` (m x n); c's padding past n and
+ * the float past its last row untouched (c0: c before the call). */
+static void
+assert_product (const float *c, const float *c0, const double *ref, int m,
+    int n, int ldc, int k)
+{
+  double worst = 0.0;
+
+  for (int i = 0; i < m; i++) {
+    for (int j = 0; j < n; j++)
+      worst = MAX (worst, fabs (c[(gsize) i * ldc + j] - ref[(gsize) i * n +
+                  j]));
+    for (int j = n; j < ldc && i + 1 < m; j++)
+      g_assert_cmpfloat (c[(gsize) i * ldc + j], ==, c0[(gsize) i * ldc + j]);
+  }
+  g_assert_cmpfloat (c[(gsize) m * ldc], ==, c0[(gsize) m * ldc]);
+  /* float sums of k terms of size <= 1: rounding grows like sqrt(k) */
+  g_assert_cmpfloat (worst, <=, 1e-5 * (1 + sqrt (k)) * (1 + sqrt (k)));
+}
+
 static void
 check_shape (const Shape * sh, gboolean trans_a, gboolean accumulate,
     gboolean packed)
@@ -38,7 +58,7 @@ check_shape (const Shape * sh, gboolean trans_a, gboolean accumulate,
   float *c = g_new (float, (gsize) m * ldc + 1);
   float *c0 = g_new (float, (gsize) m * ldc + 1);
   GRand *r = g_rand_new_with_seed ((guint32) (m * 131 + n * 7 + k));
-  double worst = 0.0;
+  double *ref = g_new (double, (gsize) m * n + 1);
 
   for (gsize i = 0; i < a_rows * lda + 1; i++)
     a[i] = (float) frand (r);
@@ -67,23 +87,18 @@ check_shape (const Shape * sh, gboolean trans_a, gboolean accumulate,
     cg_gemm (trans_a, m, n, k, a, lda, b, ldb, accumulate, c, ldc);
   }
 
-  for (int i = 0; i < m; i++) {
+  for (int i = 0; i < m; i++)
     for (int j = 0; j < n; j++) {
       double want = accumulate ? c0[(gsize) i * ldc + j] : 0.0;
       for (int p = 0; p < k; p++)
         want += (double) (trans_a ? a[(gsize) p * lda + i] :
             a[(gsize) i * lda + p]) * b[(gsize) p * ldb + j];
-      worst = MAX (worst, fabs (c[(gsize) i * ldc + j] - want));
+      ref[(gsize) i * n + j] = want;
     }
-    /* the padding between rows is not C's: untouched */
-    for (int j = n; j < ldc && i + 1 < m; j++)
-      g_assert_cmpfloat (c[(gsize) i * ldc + j], ==, c0[(gsize) i * ldc + j]);
-  }
-  g_assert_cmpfloat (c[(gsize) m * ldc], ==, c0[(gsize) m * ldc]);
-  /* float sums of k terms of size <= 1: rounding grows like sqrt(k) */
-  g_assert_cmpfloat (worst, <=, 1e-5 * (1 + sqrt (k)) * (1 + sqrt (k)));
+  assert_product (c, c0, ref, m, n, ldc, k);
 
   g_rand_free (r);
+  g_free (ref);
   g_free (a);
   g_free (b);
   g_free (c);
@@ -101,7 +116,7 @@ check_nt (const Shape * sh)
   float *c = g_new (float, (gsize) m * ldc + 1);
   float *c0 = g_new (float, (gsize) m * ldc + 1);
   GRand *r = g_rand_new_with_seed ((guint32) (m * 17 + n * 3 + k));
-  double worst = 0.0;
+  double *ref = g_new (double, (gsize) m * n + 1);
 
   for (gsize i = 0; i < (gsize) m * lda + 1; i++)
     a[i] = (float) frand (r);
@@ -112,20 +127,17 @@ check_nt (const Shape * sh)
 
   cg_gemm_nt_acc (m, n, k, a, lda, b, ldb, c, ldc);
 
-  for (int i = 0; i < m; i++) {
+  for (int i = 0; i < m; i++)
     for (int j = 0; j < n; j++) {
       double want = c0[(gsize) i * ldc + j];
       for (int p = 0; p < k; p++)
         want += (double) a[(gsize) i * lda + p] * b[(gsize) j * ldb + p];
-      worst = MAX (worst, fabs (c[(gsize) i * ldc + j] - want));
+      ref[(gsize) i * n + j] = want;
     }
-    for (int j = n; j < ldc && i + 1 < m; j++)
-      g_assert_cmpfloat (c[(gsize) i * ldc + j], ==, c0[(gsize) i * ldc + j]);
-  }
-  g_assert_cmpfloat (c[(gsize) m * ldc], ==, c0[(gsize) m * ldc]);
-  g_assert_cmpfloat (worst, <=, 1e-5 * (1 + sqrt (k)) * (1 + sqrt (k)));
+  assert_product (c, c0, ref, m, n, ldc, k);
 
   g_rand_free (r);
+  g_free (ref);
   g_free (a);
   g_free (b);
   g_free (c);

@@ -137,6 +137,27 @@ test_fast_path (gconstpointer data)
   g_free (prep);
 }
 
+/* Within rtol of the largest |want| (at least 1). */
+static void
+assert_close_scaled (const char *what, const float *got, const float *want,
+    gsize n, double rtol)
+{
+  double scale = 1.0;
+  for (gsize j = 0; j < n; j++)
+    scale = MAX (scale, fabs (want[j]));
+  assert_close (what, got, want, n, rtol * scale);
+}
+
+/* n values uniform in [-range, range) */
+static float *
+random_floats (GRand * rand, gsize n, double range)
+{
+  float *x = g_new (float, n);
+  for (gsize j = 0; j < n; j++)
+    x[j] = g_rand_double_range (rand, -range, range);
+  return x;
+}
+
 /* The panel paths (conv_panels.c) on every golden convolution case. */
 static void
 test_panels (gconstpointer data)
@@ -202,17 +223,11 @@ test_panels_vs_im2col (void)
       n_in = (gsize) s.cin * h * w;
       n_out = (gsize) s.cout * oh * ow;
       n_w = (gsize) s.cout * s.cin * s.k * s.k;
-      in = g_new (float, n_in);
-      wt = g_new (float, n_w);
-      b = g_new (float, s.cout);
+      in = random_floats (rand, n_in, 2.0);
+      wt = random_floats (rand, n_w, 0.5);
+      b = random_floats (rand, s.cout, 1.0);
       want = g_new (float, n_out);
       got = g_new (float, n_out);
-      for (gsize j = 0; j < n_in; j++)
-        in[j] = g_rand_double_range (rand, -2, 2);
-      for (gsize j = 0; j < n_w; j++)
-        wt[j] = g_rand_double_range (rand, -0.5, 0.5);
-      for (int j = 0; j < s.cout; j++)
-        b[j] = g_rand_double_range (rand, -1, 1);
 
       if (transposed) {
         n_col = cg_conv_transpose2d_col_floats (&s, h, w, 1 << 20);
@@ -232,13 +247,8 @@ test_panels_vs_im2col (void)
       g_snprintf (what, sizeof what, "panels %s %dx%d %d->%d stride %d %s",
           transposed ? "convT" : "conv", w, h, s.cin, s.cout, s.stride,
           s.pad_mode == CG_PAD_ZERO ? "zero" : "reflect");
-      {
-        /* float rounding, in sums of up to cin * 9 terms */
-        double scale = 1.0;
-        for (gsize j = 0; j < n_out; j++)
-          scale = MAX (scale, fabs (want[j]));
-        assert_close (what, got, want, n_out, 1e-5 * scale);
-      }
+      /* float rounding, in sums of up to cin * 9 terms */
+      assert_close_scaled (what, got, want, n_out, 1e-5);
       g_free (in);
       g_free (wt);
       g_free (b);
@@ -283,17 +293,11 @@ test_fast_vs_im2col (void)
       n_in = (gsize) s.cin * h * w;
       n_out = (gsize) s.cout * h * w;
       n_w = (gsize) s.cout * s.cin * s.k * s.k;
-      in = g_new (float, n_in);
-      wt = g_new (float, n_w);
-      b = g_new (float, s.cout);
+      in = random_floats (rand, n_in, 2.0);
+      wt = random_floats (rand, n_w, 0.5);
+      b = random_floats (rand, s.cout, 1.0);
       want = g_new (float, n_out);
       got = g_new (float, n_out);
-      for (gsize j = 0; j < n_in; j++)
-        in[j] = g_rand_double_range (rand, -2, 2);
-      for (gsize j = 0; j < n_w; j++)
-        wt[j] = g_rand_double_range (rand, -0.5, 0.5);
-      for (int j = 0; j < s.cout; j++)
-        b[j] = g_rand_double_range (rand, -1, 1);
 
       scratch = g_new (float, MAX (cg_conv2d_col_floats (&s, h, w, 1 << 20),
               MAX (cg_conv2d_thin_scratch_floats (&s, h, w, 1 << 20),
@@ -311,14 +315,9 @@ test_fast_vs_im2col (void)
       g_snprintf (what, sizeof what, "%s %dx%d %d->%d %s",
           s.k == 3 ? "winograd" : "thin", w, h, s.cin, s.cout,
           s.pad_mode == CG_PAD_ZERO ? "zero" : "reflect");
-      {
-        /* Winograd's error grows with the values (its transforms scale by
-         * up to 8 and 1/24): bound it relative to the largest output. */
-        double scale = 1.0;
-        for (gsize j = 0; j < n_out; j++)
-          scale = MAX (scale, fabs (want[j]));
-        assert_close (what, got, want, n_out, 1e-5 * scale);
-      }
+      /* Winograd's error grows with the values (its transforms scale by
+       * up to 8 and 1/24) */
+      assert_close_scaled (what, got, want, n_out, 1e-5);
       g_free (in);
       g_free (wt);
       g_free (b);
