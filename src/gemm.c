@@ -6,10 +6,12 @@
  * to SSE3). Our products are also small and wide: Winograd's 36 per layer
  * are 64x64 by a few hundred tiles at ngf 16, where OpenBLAS's packing
  * and call overhead cost as much as the arithmetic. A register-blocked
- * AVX-512 kernel that reads A and B in place does twice the work per
- * instruction and skips the packing; cyclegan-bench --layers shows the
- * difference layer by layer, and tests/core/test-gemm checks it against
- * a float64 product on every edge shape.
+ * AVX-512 kernel does twice the work per instruction, and with weights
+ * packed once and B written into its panels by the producers (the
+ * cg_gemm_packed API) the product itself moves no data.
+ * `CG_FORCE_PORTABLE=1 cyclegan-bench --layers` shows the difference layer
+ * by layer; tests/core/test-gemm checks both kernels against a float64
+ * product on every edge shape.
  *
  * The kernel: C is cut into 8-row x 48-column tiles held in 24 zmm
  * registers; per step of k, three vectors of B's row and eight broadcasts
