@@ -491,7 +491,7 @@ transpose_scalar (float *dst, const float *tile, int lanes, int n)
   }
 }
 
-#if defined(__x86_64__) && defined(__GNUC__)
+#ifdef CG_HAVE_AVX512_KERNELS
 #include <immintrin.h>
 
 /* The same for whole 16 x 16 blocks, in registers: three rounds of
@@ -545,7 +545,7 @@ __attribute__ ((target ("avx512f")))
 static void
 transpose_to_panel (float *dst, const float *tile, int lanes, int n)
 {
-#if defined(__x86_64__) && defined(__GNUC__)
+#ifdef CG_HAVE_AVX512_KERNELS
   if (cg_cpu_use_avx512 ()) {
     transpose_avx512 (dst, tile, lanes, n);
     return;

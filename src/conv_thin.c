@@ -108,8 +108,7 @@ taps_tail (const ThinJob * j, int y, int co, int x0)
 #undef THIN_FUNC_ATTRS
 #undef THIN_ROWS
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#define HAVE_THIN_V16 1
+#ifdef CG_HAVE_AVX512_KERNELS
 #define VW 16
 #define THIN_FUNC_ATTRS __attribute__ ((target ("avx512f,avx2,fma")))
 #define THIN_ROWS thin_rows_v16
@@ -122,7 +121,7 @@ taps_tail (const ThinJob * j, int y, int co, int x0)
 static CgParallelFunc
 thin_rows_kernel (void)
 {
-#ifdef HAVE_THIN_V16
+#ifdef CG_HAVE_AVX512_KERNELS
   if (cg_cpu_use_avx512 ())
     return thin_rows_v16;
 #endif

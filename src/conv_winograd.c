@@ -228,9 +228,8 @@ cg_conv2d_winograd_thread_floats (const CgConvShape * s, int h, int w,
 #undef VW
 #undef TRANSFORM_ATTRS
 
-#if defined(__x86_64__) && defined(__GNUC__)
+#ifdef CG_HAVE_AVX512_KERNELS
 #include <immintrin.h>
-#define HAVE_TRANSFORMS_V16 1
 #define VW 16
 #define TRANSFORM_ATTRS __attribute__ ((target ("avx512f,avx2,fma")))
 #include "conv_winograd_kernel.h"
@@ -269,7 +268,7 @@ cg_conv2d_winograd_forward (float *out, const float *in,
   int tiles_y = (h + OT - 1) / OT, tiles_x = (w + OT - 1) / OT;
   int band = band_tile_rows (s, tiles_y, tiles_x, budget);
   gsize uplane = cg_gemm_packed_a_floats (s->cout, s->cin);
-#ifdef HAVE_TRANSFORMS_V16
+#ifdef CG_HAVE_AVX512_KERNELS
   gboolean wide = cg_cpu_use_avx512 ();
 #else
   const gboolean wide = FALSE;

@@ -19,7 +19,7 @@ have_avx512 (void)
     /* CG_FORCE_PORTABLE=1 in the environment: the portable kernels, as a
      * CPU without AVX-512 would run them (tests, and bug reports). */
     const char *env = g_getenv ("CG_FORCE_PORTABLE");
-#if defined(__x86_64__) && defined(__GNUC__)
+#ifdef CG_HAVE_AVX512_KERNELS
     have = __builtin_cpu_supports ("avx512f");
 #endif
     if (env && *env && *env != '0')

@@ -6,6 +6,12 @@
 
 #include <glib.h>
 
+/* Where the AVX-512 kernels are compiled at all (GCC target attributes
+ * on x86-64); cg_cpu_use_avx512 () says whether they run. */
+#if defined(__x86_64__) && defined(__GNUC__)
+#define CG_HAVE_AVX512_KERNELS 1
+#endif
+
 G_BEGIN_DECLS
 
 gboolean cg_cpu_use_avx512 (void);

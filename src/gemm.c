@@ -102,8 +102,7 @@ gemm_packed_blas (int m, int n, int k, const float *a, const float *bp,
         accumulate ? 1.0f : 0.0f, c + n0, ldc);
 }
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#define HAVE_AVX512_KERNEL 1
+#ifdef CG_HAVE_AVX512_KERNELS
 #include <immintrin.h>
 
 #define MC 128
@@ -315,19 +314,16 @@ __attribute__ ((target ("avx512f"), noinline))
     }
   }
 }
-
-static gboolean
-use_avx512 (void)
-{
-  return cg_cpu_use_avx512 ();
-}
-#else
-static gboolean
-use_avx512 (void)
-{
-  return FALSE;
-}
 #endif
+
+/* A product over k = 0: C = 0, or C unchanged when accumulating. */
+static void
+empty_product (int m, int n, gboolean accumulate, float *c, int ldc)
+{
+  if (!accumulate)
+    for (int i = 0; i < m; i++)
+      memset (c + (gsize) i * ldc, 0, sizeof (float) * n);
+}
 
 void
 cg_gemm_packed (int m, int n, int k, const float *a_packed,
@@ -336,13 +332,11 @@ cg_gemm_packed (int m, int n, int k, const float *a_packed,
   if (m <= 0 || n <= 0)
     return;
   if (k <= 0) {
-    if (!accumulate)
-      for (int i = 0; i < m; i++)
-        memset (c + (gsize) i * ldc, 0, sizeof (float) * n);
+    empty_product (m, n, accumulate, c, ldc);
     return;
   }
-#ifdef HAVE_AVX512_KERNEL
-  if (use_avx512 ()) {
+#ifdef CG_HAVE_AVX512_KERNELS
+  if (cg_cpu_use_avx512 ()) {
     gemm_packed_avx512 (m, n, k, a_packed, b_panels, accumulate, c, ldc);
     return;
   }
@@ -356,8 +350,8 @@ cg_gemm_nt_acc (int m, int n, int k, const float *a, int lda,
 {
   if (m <= 0 || n <= 0 || k <= 0)
     return;
-#ifdef HAVE_AVX512_KERNEL
-  if (use_avx512 ()) {
+#ifdef CG_HAVE_AVX512_KERNELS
+  if (cg_cpu_use_avx512 ()) {
     gemm_nt_avx512 (m, n, k, a, lda, b, ldb, c, ldc);
     return;
   }
@@ -369,7 +363,7 @@ cg_gemm_nt_acc (int m, int n, int k, const float *a, int lda,
 void
 cg_gemm_reserve_thread (void)
 {
-#ifdef HAVE_AVX512_KERNEL
+#ifdef CG_HAVE_AVX512_KERNELS
   thread_packs ();
 #endif
 }
@@ -377,7 +371,7 @@ cg_gemm_reserve_thread (void)
 const char *
 cg_gemm_kernel_name (void)
 {
-  return use_avx512 ()? "avx512" : "openblas";
+  return cg_cpu_use_avx512 ()? "avx512" : "openblas";
 }
 
 void
@@ -386,12 +380,10 @@ cg_gemm (gboolean trans_a, int m, int n, int k, const float *a, int lda,
 {
   if (m <= 0 || n <= 0)
     return;
-#ifdef HAVE_AVX512_KERNEL
-  if (use_avx512 ()) {
+#ifdef CG_HAVE_AVX512_KERNELS
+  if (cg_cpu_use_avx512 ()) {
     if (k <= 0) {
-      if (!accumulate)
-        for (int i = 0; i < m; i++)
-          memset (c + (gsize) i * ldc, 0, sizeof (float) * n);
+      empty_product (m, n, accumulate, c, ldc);
       return;
     }
     if (trans_a)
