@@ -80,10 +80,12 @@ cg_gather_span (float *dst, const float *src, int w, int x0, int x1,
 {
   /* x in [lo, hi) reads inside the row */
   int lo = off >= 0 ? x0 : MAX (x0, (-off + stride - 1) / stride);
-  int hi = w - off <= 0 ? lo : MIN (x1, (w - off + stride - 1) / stride);
+  int hi = w - off <= 0 ? lo : (w - off + stride - 1) / stride;
   int x;
 
-  hi = MAX (hi, lo);
+  /* a span shorter than the left border is all border */
+  lo = MIN (lo, x1);
+  hi = CLAMP (hi, lo, x1);
   for (x = x0; x < lo; x++)
     dst[x - x0] = mode == CG_PAD_REFLECT ?
         src[cg_reflect_index (x * stride + off, w)] : 0.0f;

@@ -158,6 +158,37 @@ random_floats (GRand * rand, gsize n, double range)
   return x;
 }
 
+/* cg_gather_span writes exactly [x0, x1): spans of every length at each
+ * end of a row, where the padded border (up to 3 wide) can be wider than
+ * the span, against the definition; guard values after the span must
+ * survive. */
+static void
+test_gather_span (void)
+{
+  float src[10], dst[16];
+
+  for (int i = 0; i < 10; i++)
+    src[i] = (float) (i + 1);
+  for (int mode = 0; mode < 2; mode++)
+    for (int stride = 1; stride <= 2; stride++)
+      for (int off = -3; off <= 3; off++)
+        for (int x0 = 0; x0 < 8; x0++)
+          for (int x1 = x0; x1 <= 8; x1++) {
+            CgPadMode pm = mode ? CG_PAD_REFLECT : CG_PAD_ZERO;
+            for (int i = 0; i < 16; i++)
+              dst[i] = -100.0f;
+            cg_gather_span (dst, src, 10, x0, x1, stride, off, pm);
+            for (int x = x0; x < x1; x++) {
+              int ix = x * stride + off;
+              float want = ix >= 0 && ix < 10 ? src[ix] :
+                  pm == CG_PAD_ZERO ? 0.0f : src[cg_reflect_index (ix, 10)];
+              g_assert_cmpfloat (dst[x - x0], ==, want);
+            }
+            for (int i = x1 - x0; i < 16; i++)
+              g_assert_cmpfloat (dst[i], ==, -100.0f);
+          }
+}
+
 /* The panel paths (conv_panels.c) on every golden convolution case. */
 static void
 test_panels (gconstpointer data)
@@ -195,17 +226,18 @@ test_panels (gconstpointer data)
 
 /* The panel paths against im2col/col2im on random shapes: blocks that
  * span several output rows and end mid-row, several blocks per layer,
- * stride 1 and 2, both paddings, transposed with odd sizes. */
+ * stride 1 and 2, both paddings, transposed with odd sizes, and a 7x7
+ * whose blocks end just inside a row's reflected border. */
 static void
 test_panels_vs_im2col (void)
 {
   static const int sizes[][2] = { {5, 7}, {9, 13}, {31, 6}, {37, 40},
-  {64, 72}
+  {64, 72}, {9, 47}
   };
   GRand *rand = g_rand_new_with_seed (11);
 
   for (guint i = 0; i < G_N_ELEMENTS (sizes); i++)
-    for (int variant = 0; variant < 4; variant++) {
+    for (int variant = 0; variant < 5; variant++) {
       int h = sizes[i][0], w = sizes[i][1], oh, ow;
       gboolean transposed = variant == 3;
       CgConvShape s = { 3 + variant * 7 + i, 4 + variant * 5, 3,
@@ -216,6 +248,15 @@ test_panels_vs_im2col (void)
       float *in, *wt, *b, *want, *got, *prep, *col;
       char what[96];
 
+      if (variant == 4) {
+        /* 7x7, pad 3, 1960 taps: one-panel blocks of 48 pixels over rows
+         * of 47, so blocks end 1, 2, ... pixels into a row, where the
+         * reflected left border is wider than the span gathered */
+        if (w != 47)
+          continue;
+        s = (CgConvShape) {
+        40, 5, 7, 1, 3, CG_PAD_REFLECT, 0};
+      }
       if (transposed)
         cg_conv_transpose2d_out_size (&s, h, w, &oh, &ow);
       else
@@ -451,6 +492,7 @@ main (int argc, char **argv)
     g_test_add_data_func (path, &conv_cases[i], test_panels);
   }
   g_test_add_func ("/layers/panels-vs-im2col", test_panels_vs_im2col);
+  g_test_add_func ("/layers/gather-span", test_gather_span);
   g_test_add_data_func ("/layers/instance-norm/plain", "instnorm",
       test_instance_norm);
   g_test_add_data_func ("/layers/instance-norm/relu", "instnorm_relu",
