@@ -29,32 +29,6 @@ cg_conv2d_col_floats (const CgConvShape * s, int h, int w, gsize col_cap)
   return rows_k * ow * cg_band_rows (rows_k, ow, oh, col_cap);
 }
 
-/* One row of the column matrix: dst[x] = src[x * stride + off] for x < ow,
- * with positions outside [0, w) reflected or zero. */
-static void
-im2col_row (float *dst, const float *src, int w, int ow, int stride, int off,
-    CgPadMode mode)
-{
-  int x_lo = off >= 0 ? 0 : (-off + stride - 1) / stride;
-  int x_hi = w - off <= 0 ? 0 : (w - off + stride - 1) / stride;
-
-  x_lo = MIN (x_lo, ow);
-  x_hi = CLAMP (x_hi, x_lo, ow);
-
-  for (int x = 0; x < x_lo; x++)
-    dst[x] = mode == CG_PAD_REFLECT ?
-        src[cg_reflect_index (x * stride + off, w)] : 0.0f;
-  if (stride == 1) {
-    memcpy (dst + x_lo, src + x_lo + off, sizeof (float) * (x_hi - x_lo));
-  } else {
-    for (int x = x_lo; x < x_hi; x++)
-      dst[x] = src[x * stride + off];
-  }
-  for (int x = x_hi; x < ow; x++)
-    dst[x] = mode == CG_PAD_REFLECT ?
-        src[cg_reflect_index (x * stride + off, w)] : 0.0f;
-}
-
 static void
 im2col_channels (float *col, const float *in, const CgConvShape * s, int h,
     int w, int ow, int y0, int y1, int ci0, int ci1)
@@ -76,7 +50,7 @@ im2col_channels (float *col, const float *in, const CgConvShape * s, int h,
             }
             iy = cg_reflect_index (iy, h);
           }
-          im2col_row (dst, plane + (gsize) iy * w, w, ow, s->stride,
+          cg_gather_span (dst, plane + (gsize) iy * w, w, 0, ow, s->stride,
               kx - s->pad, s->pad_mode);
         }
       }
