@@ -19,10 +19,14 @@ static const Shape shapes[] = {
   {7, 16, 0}, {260, 33, 200}, {5, 70, 3000}, {64, 13, 20000},
 };
 
-static double
-frand (GRand * r)
+/* n floats uniform in [-1, 1) */
+static float *
+random_floats (GRand * r, gsize n)
 {
-  return g_rand_double_range (r, -1.0, 1.0);
+  float *x = g_new (float, n);
+  for (gsize i = 0; i < n; i++)
+    x[i] = (float) g_rand_double_range (r, -1.0, 1.0);
+  return x;
 }
 
 /* c against the float64 product `ref` (m x n); c's padding past n and
@@ -53,19 +57,12 @@ check_shape (const Shape * sh, gboolean trans_a, gboolean accumulate,
   /* padded strides: the kernel must not assume packed rows */
   int lda = (trans_a ? m : k) + 3, ldb = n + 5, ldc = n + 2;
   gsize a_rows = trans_a ? (gsize) k : (gsize) m;
-  float *a = g_new (float, a_rows * lda + 1);
-  float *b = g_new (float, (gsize) k * ldb + 1);
-  float *c = g_new (float, (gsize) m * ldc + 1);
-  float *c0 = g_new (float, (gsize) m * ldc + 1);
   GRand *r = g_rand_new_with_seed ((guint32) (m * 131 + n * 7 + k));
+  float *a = random_floats (r, a_rows * lda + 1);
+  float *b = random_floats (r, (gsize) k * ldb + 1);
+  float *c = random_floats (r, (gsize) m * ldc + 1);
+  float *c0 = g_memdup2 (c, sizeof (float) * ((gsize) m * ldc + 1));
   double *ref = g_new (double, (gsize) m * n + 1);
-
-  for (gsize i = 0; i < a_rows * lda + 1; i++)
-    a[i] = (float) frand (r);
-  for (gsize i = 0; i < (gsize) k * ldb + 1; i++)
-    b[i] = (float) frand (r);
-  for (gsize i = 0; i < (gsize) m * ldc + 1; i++)
-    c[i] = c0[i] = (float) frand (r);
 
   if (packed) {
     /* A packed once, B in panels whose columns past n are NaN: those
@@ -111,19 +108,12 @@ check_nt (const Shape * sh)
 {
   int m = sh->m, n = sh->n, k = sh->k;
   int lda = k + 3, ldb = k + 1, ldc = n + 2;
-  float *a = g_new (float, (gsize) m * lda + 1);
-  float *b = g_new (float, (gsize) n * ldb + 1);
-  float *c = g_new (float, (gsize) m * ldc + 1);
-  float *c0 = g_new (float, (gsize) m * ldc + 1);
   GRand *r = g_rand_new_with_seed ((guint32) (m * 17 + n * 3 + k));
+  float *a = random_floats (r, (gsize) m * lda + 1);
+  float *b = random_floats (r, (gsize) n * ldb + 1);
+  float *c = random_floats (r, (gsize) m * ldc + 1);
+  float *c0 = g_memdup2 (c, sizeof (float) * ((gsize) m * ldc + 1));
   double *ref = g_new (double, (gsize) m * n + 1);
-
-  for (gsize i = 0; i < (gsize) m * lda + 1; i++)
-    a[i] = (float) frand (r);
-  for (gsize i = 0; i < (gsize) n * ldb + 1; i++)
-    b[i] = (float) frand (r);
-  for (gsize i = 0; i < (gsize) m * ldc + 1; i++)
-    c[i] = c0[i] = (float) frand (r);
 
   cg_gemm_nt_acc (m, n, k, a, lda, b, ldb, c, ldc);
 
