@@ -380,8 +380,10 @@ cg_conv2d_backward_col_floats (const CgConvShape * s, int h, int w,
   cols = backward_rows (s) * ow * cg_band_rows (backward_rows (s), ow, oh,
       col_cap);
 
-  if (use_winograd_adjoint (s))
+  if (use_winograd_adjoint (s)) {
     cols = MAX (cols, winograd_adjoint_floats (s, h, w, col_cap));
+    cols = MAX (cols, cg_conv2d_winograd_wgrad_floats (s, h, w, col_cap));
+  }
   else if (use_adjoint (s)) {
     CgConvShape a = {.cin = s->cout,.cout = s->cin,.k = s->k,.stride =
           1,.pad = s->k - 1,.pad_mode = CG_PAD_ZERO };
@@ -450,84 +452,6 @@ typedef struct
  * with every store. */
 #define WG_CHUNK 128
 
-/* tile [lane][x] (lanes x n, rows WG_CHUNK apart) -> dst [x][lane] (rows
- * CG_GEMM_NR apart), lanes past `lanes` zero. */
-static void
-transpose_scalar (float *dst, const float *tile, int lanes, int n)
-{
-  for (int x = 0; x < n; x++) {
-    float *d = dst + (gsize) x * CG_GEMM_NR;
-    int lane = 0;
-    for (; lane < lanes; lane++)
-      d[lane] = tile[lane * WG_CHUNK + x];
-    for (; lane < CG_GEMM_NR; lane++)
-      d[lane] = 0.0f;
-  }
-}
-
-#ifdef CG_HAVE_AVX512_KERNELS
-#include <immintrin.h>
-
-/* The same for whole 16 x 16 blocks, in registers: three rounds of
- * shuffles instead of 512 scalar moves. */
-__attribute__ ((target ("avx512f")))
-     static void transpose_avx512 (float *dst, const float *tile, int lanes,
-    int n)
-{
-  int x = 0;
-
-  for (; x + 16 <= n; x += 16)
-    for (int g = 0; g < CG_GEMM_NR; g += 16) {
-      __m512 r[16], t[16];
-      for (int i = 0; i < 16; i++)
-        r[i] = g + i < lanes ?
-            _mm512_loadu_ps (tile + (g + i) * WG_CHUNK + x) :
-            _mm512_setzero_ps ();
-      for (int i = 0; i < 16; i += 2) {
-        t[i] = _mm512_unpacklo_ps (r[i], r[i + 1]);
-        t[i + 1] = _mm512_unpackhi_ps (r[i], r[i + 1]);
-      }
-      for (int i = 0; i < 16; i += 4) {
-        r[i] = _mm512_castpd_ps (_mm512_unpacklo_pd (_mm512_castps_pd (t[i]),
-                _mm512_castps_pd (t[i + 2])));
-        r[i + 1] = _mm512_castpd_ps (_mm512_unpackhi_pd (_mm512_castps_pd
-                (t[i]), _mm512_castps_pd (t[i + 2])));
-        r[i + 2] = _mm512_castpd_ps (_mm512_unpacklo_pd (_mm512_castps_pd
-                (t[i + 1]), _mm512_castps_pd (t[i + 3])));
-        r[i + 3] = _mm512_castpd_ps (_mm512_unpackhi_pd (_mm512_castps_pd
-                (t[i + 1]), _mm512_castps_pd (t[i + 3])));
-      }
-      /* r[4a + b] holds, per 128-bit lane L, the 4 columns 4L + b' of the
-       * rows 4a..4a+3; gather lane L of the four row groups */
-      for (int b = 0; b < 4; b++) {
-        __m512 u0 = _mm512_shuffle_f32x4 (r[b], r[4 + b], 0x88);
-        __m512 u1 = _mm512_shuffle_f32x4 (r[8 + b], r[12 + b], 0x88);
-        __m512 u2 = _mm512_shuffle_f32x4 (r[b], r[4 + b], 0xdd);
-        __m512 u3 = _mm512_shuffle_f32x4 (r[8 + b], r[12 + b], 0xdd);
-        t[b] = _mm512_shuffle_f32x4 (u0, u1, 0x88);
-        t[b + 4] = _mm512_shuffle_f32x4 (u2, u3, 0x88);
-        t[b + 8] = _mm512_shuffle_f32x4 (u0, u1, 0xdd);
-        t[b + 12] = _mm512_shuffle_f32x4 (u2, u3, 0xdd);
-      }
-      for (int i = 0; i < 16; i++)
-        _mm512_storeu_ps (dst + (gsize) (x + i) * CG_GEMM_NR + g, t[i]);
-    }
-  transpose_scalar (dst + (gsize) x * CG_GEMM_NR, tile + x, lanes, n - x);
-}
-#endif
-
-static void
-transpose_to_panel (float *dst, const float *tile, int lanes, int n)
-{
-#ifdef CG_HAVE_AVX512_KERNELS
-  if (cg_cpu_use_avx512 ()) {
-    transpose_avx512 (dst, tile, lanes, n);
-    return;
-  }
-#endif
-  transpose_scalar (dst, tile, lanes, n);
-}
-
 static void
 wgrad_panels (gpointer data, int begin, int end)
 {
@@ -558,7 +482,7 @@ wgrad_panels (gpointer data, int begin, int end)
                   cg_reflect_index (iy, j->h)) * j->w, j->w, x0, x1,
               s->stride, kx - s->pad, s->pad_mode);
         }
-        transpose_to_panel (dst, tile, lanes, x1 - x0);
+        cg_gemm_panel_from_rows (dst, tile, WG_CHUNK, lanes, x1 - x0);
       }
     cg_gemm_packed (s->cout, lanes, n, j->apacked, panel, TRUE,
         j->dweight + q * CG_GEMM_NR, kk);
@@ -580,6 +504,11 @@ cg_conv2d_backward (float *dinput, float *dweight, float *dbias,
   gboolean winograd = use_winograd_adjoint (s);
   gboolean adjoint = winograd || use_adjoint (s);
 
+  if (dweight && winograd) {
+    cg_conv2d_winograd_wgrad (dweight, doutput, input, s, h, w, col,
+        col_cap);
+    dweight = NULL;
+  }
   cg_conv2d_out_size (s, h, w, &oh, &ow);
   ohw = (gsize) oh * ow;
   band = cg_band_rows (backward_rows (s), ow, oh, col_cap);

@@ -35,34 +35,49 @@ typedef struct
   const CgConvShape *s;
 } PrepareJob;
 
-static void
+/* The 6 x 3 matrix of U = G g G^T. */
+static const float G[T][3] = {
+  {1.0f / 4, 0, 0},
+  {-1.0f / 6, -1.0f / 6, -1.0f / 6},
+  {-1.0f / 6, 1.0f / 6, -1.0f / 6},
+  {1.0f / 24, 1.0f / 12, 1.0f / 6},
+  {1.0f / 24, -1.0f / 12, 1.0f / 6},
+  {0, 0, 1},
+};
+
+/* Channels are taken LANES at a time, their taps gathered first, so that
+ * the arithmetic runs across input channels (vectorized). */
+#define LANES 16
+
+CG_SIMD_CLONES static void
 transform_weights (gpointer data, int co0, int co1)
 {
-  static const double G[T][3] = {
-    {1.0 / 4, 0, 0},
-    {-1.0 / 6, -1.0 / 6, -1.0 / 6},
-    {-1.0 / 6, 1.0 / 6, -1.0 / 6},
-    {1.0 / 24, 1.0 / 12, 1.0 / 6},
-    {1.0 / 24, -1.0 / 12, 1.0 / 6},
-    {0, 0, 1},
-  };
   const PrepareJob *j = data;
   const CgConvShape *s = j->s;
   gsize plane = (gsize) s->cout * s->cin;
 
   for (int co = co0; co < co1; co++)
-    for (int ci = 0; ci < s->cin; ci++) {
-      const float *g = j->weight + ((gsize) co * s->cin + ci) * 9;
-      double tmp[T][3];
+    for (int ci0 = 0; ci0 < s->cin; ci0 += LANES) {
+      int n = MIN (LANES, s->cin - ci0);
+      const float *g = j->weight + ((gsize) co * s->cin + ci0) * 9;
+      float gt[9][LANES] = { {0} }, tmp[T][3][LANES];
+
+      for (int l = 0; l < n; l++)
+        for (int t = 0; t < 9; t++)
+          gt[t][l] = g[l * 9 + t];
       for (int i = 0; i < T; i++)
-        for (int jj = 0; jj < 3; jj++)
-          tmp[i][jj] = G[i][0] * g[0 * 3 + jj] + G[i][1] * g[1 * 3 + jj]
-              + G[i][2] * g[2 * 3 + jj];
+        for (int b = 0; b < 3; b++)
+          for (int l = 0; l < LANES; l++)
+            tmp[i][b][l] = G[i][0] * gt[b][l] + G[i][1] * gt[3 + b][l] +
+                G[i][2] * gt[6 + b][l];
       for (int i = 0; i < T; i++)
         for (int jj = 0; jj < T; jj++) {
-          double v = tmp[i][0] * G[jj][0] + tmp[i][1] * G[jj][1]
-              + tmp[i][2] * G[jj][2];
-          j->u[(i * T + jj) * plane + (gsize) co * s->cin + ci] = (float) v;
+          float u[LANES];
+          for (int l = 0; l < LANES; l++)
+            u[l] = tmp[i][0][l] * G[jj][0] + tmp[i][1][l] * G[jj][1] +
+                tmp[i][2][l] * G[jj][2];
+          memcpy (j->u + (i * T + jj) * plane + (gsize) co * s->cin + ci0, u,
+              sizeof (float) * n);
         }
     }
 }
@@ -153,11 +168,12 @@ cg_conv2d_winograd_scratch_floats (const CgConvShape * s, int h, int w,
 
 typedef struct
 {
-  float *buf;                   /* V or out */
-  const float *src;             /* in or M */
+  float *buf;                   /* V, out or dM */
+  const float *src;             /* in, M or dout */
   const float *bias;
   const CgConvShape *s;
   int h, w, tiles_x, ty0, ty1;
+  gsize cstride, pstride, estride;      /* V's or dM's layout */
 } TransformJob;
 
 /* Padded row `py` (reflect or zero; zero past the padded edge) into `dst`
@@ -282,8 +298,12 @@ cg_conv2d_winograd_forward (float *out, const float *in,
     gsize vplane = (gsize) s->cin * panel_tiles (ntp);
     float *v = scratch;
     float *m = scratch + E * vplane;
-    TransformJob in_job = { v, in, NULL, s, h, w, tiles_x, ty0, ty1 };
-    TransformJob out_job = { out, m, bias, s, h, w, tiles_x, ty0, ty1 };
+    TransformJob in_job = { v, in, NULL, s, h, w, tiles_x, ty0, ty1,
+      CG_GEMM_NR, (gsize) s->cin * CG_GEMM_NR, vplane
+    };
+    TransformJob out_job = { out, m, bias, s, h, w, tiles_x, ty0, ty1, 0, 0,
+      0
+    };
     GemmSet gemms = { prepared, v, m, s, uplane, vplane, ntp };
 
     cg_parallel_for (s->cin, wide ? input_transform16 : input_transform8,
@@ -291,5 +311,154 @@ cg_conv2d_winograd_forward (float *out, const float *in,
     cg_parallel_for (E, domain_gemms, &gemms);
     cg_parallel_for (s->cout, wide ? output_transform16 : output_transform8,
         &out_job);
+  }
+}
+
+/* ---- The weight gradient, in the same domain: with dM[e] = (A dY A^T)[e]
+ * per tile, dU[e] = sum over tiles of dM[e] . V[e]^T (a cout x cin product
+ * over the tiles per element) and dW = G^T dU G. A quarter of the direct
+ * product's multiply-adds, like the forward. V is made again from the
+ * input rather than kept from the forward. ---- */
+
+static gsize
+wgrad_band_floats (const CgConvShape * s, int ntp)
+{
+  return (gsize) E *(s->cin + s->cout) * panel_tiles (ntp);
+}
+
+static int
+wgrad_band_rows (const CgConvShape * s, int h, int w, gsize budget)
+{
+  int tiles_y = (h + OT - 1) / OT, tiles_x = (w + OT - 1) / OT;
+  gsize du = (gsize) E *s->cout * s->cin;
+  return band_tile_rows (s, tiles_y, tiles_x, budget > du ? budget - du : 0);
+}
+
+gsize
+cg_conv2d_winograd_wgrad_floats (const CgConvShape * s, int h, int w,
+    gsize budget)
+{
+  int tiles_x = (w + OT - 1) / OT;
+  int rows = wgrad_band_rows (s, h, w, budget);
+  return (gsize) E *s->cout * s->cin +
+      wgrad_band_floats (s, rows * (tiles_x + SPARE));
+}
+
+typedef struct
+{
+  const float *dm, *v;
+  float *du, *dweight;
+  const CgConvShape *s;
+  gsize ld;
+  int nt;
+} WgradJob;
+
+/* dU[e] += dM[e] . V[e]^T over the band's tiles: dM packed as A, V's
+ * rows turned into B panels, both in the thread's scratch; the pool's
+ * threads take whole elements. */
+static gsize
+wgrad_thread_floats (const CgConvShape * s, int ntp)
+{
+  return cg_gemm_packed_a_floats (s->cout, ntp) +
+      (gsize) (s->cin + CG_GEMM_NR - 1) / CG_GEMM_NR * CG_GEMM_NR * ntp;
+}
+
+static void
+wgrad_gemms (gpointer data, int begin, int end)
+{
+  const WgradJob *j = data;
+  const CgConvShape *s = j->s;
+  float *apacked = cg_thread_scratch (wgrad_thread_floats (s, j->nt));
+  float *panels = apacked + cg_gemm_packed_a_floats (s->cout, j->nt);
+
+  for (int e = begin; e < end; e++) {
+    const float *v = j->v + e * s->cin * j->ld;
+    cg_gemm_pack_a (FALSE, s->cout, j->nt, j->dm + e * s->cout * j->ld,
+        (int) j->ld, apacked);
+    for (int c0 = 0; c0 < s->cin; c0 += CG_GEMM_NR)
+      cg_gemm_panel_from_rows (panels + (gsize) c0 * j->nt, v + c0 * j->ld,
+          j->ld, MIN (CG_GEMM_NR, s->cin - c0), j->nt);
+    cg_gemm_packed (s->cout, s->cin, j->nt, apacked, panels, TRUE,
+        j->du + (gsize) e * s->cout * s->cin, s->cin);
+  }
+}
+
+/* dweight [co][ci] += G^T dU G, LANES input channels at a time */
+CG_SIMD_CLONES static void
+wgrad_weights (gpointer data, int co0, int co1)
+{
+  const WgradJob *j = data;
+  const CgConvShape *s = j->s;
+  gsize plane = (gsize) s->cout * s->cin;
+
+  for (int co = co0; co < co1; co++)
+    for (int ci0 = 0; ci0 < s->cin; ci0 += LANES) {
+      int n = MIN (LANES, s->cin - ci0);
+      const float *du = j->du + (gsize) co * s->cin + ci0;
+      float *dw = j->dweight + ((gsize) co * s->cin + ci0) * 9;
+      float tmp[3][T][LANES] = { {{0}} }, out[9][LANES];
+
+      for (int i = 0; i < T; i++)
+        for (int jj = 0; jj < T; jj++) {
+          float d[LANES] = { 0 };
+          memcpy (d, du + (i * T + jj) * plane, sizeof (float) * n);
+          for (int a = 0; a < 3; a++)
+            for (int l = 0; l < LANES; l++)
+              tmp[a][jj][l] += G[i][a] * d[l];
+        }
+      for (int a = 0; a < 3; a++)
+        for (int b = 0; b < 3; b++)
+          for (int l = 0; l < LANES; l++)
+            out[a * 3 + b][l] = tmp[a][0][l] * G[0][b] +
+                tmp[a][1][l] * G[1][b] + tmp[a][2][l] * G[2][b] +
+                tmp[a][3][l] * G[3][b] + tmp[a][4][l] * G[4][b] +
+                tmp[a][5][l] * G[5][b];
+      for (int l = 0; l < n; l++)
+        for (int t = 0; t < 9; t++)
+          dw[l * 9 + t] += out[t][l];
+    }
+}
+
+void
+cg_conv2d_winograd_wgrad (float *dweight, const float *doutput,
+    const float *in, const CgConvShape * s, int h, int w, float *scratch,
+    gsize budget)
+{
+  int tiles_y = (h + OT - 1) / OT, tiles_x = (w + OT - 1) / OT;
+  int band = wgrad_band_rows (s, h, w, budget);
+  float *du = scratch;
+  float *bandbuf = du + (gsize) E * s->cout * s->cin;
+#ifdef CG_HAVE_AVX512_KERNELS
+  gboolean wide = cg_cpu_use_avx512 ();
+#else
+  const gboolean wide = FALSE;
+#endif
+
+  g_return_if_fail (s->k == 3 && s->stride == 1 && s->pad == 1);
+
+  memset (du, 0, sizeof (float) * E * s->cout * s->cin);
+  for (int ty0 = 0; ty0 < tiles_y; ty0 += band) {
+    int ty1 = MIN (ty0 + band, tiles_y);
+    int ntp = (ty1 - ty0) * (tiles_x + SPARE);
+    gsize ld = panel_tiles (ntp);
+    float *v = bandbuf;
+    float *dm = v + E * s->cin * ld;
+    TransformJob in_job = { v, in, NULL, s, h, w, tiles_x, ty0, ty1,
+      ld, CG_GEMM_NR, (gsize) s->cin * ld
+    };
+    TransformJob grad_job = { dm, doutput, NULL, s, h, w, tiles_x, ty0, ty1,
+      ld, CG_GEMM_NR, (gsize) s->cout * ld
+    };
+    WgradJob gemms = { dm, v, du, dweight, s, ld, ntp };
+
+    cg_parallel_for (s->cin, wide ? input_transform16 : input_transform8,
+        &in_job);
+    cg_parallel_for (s->cout, wide ? grad_transform16 : grad_transform8,
+        &grad_job);
+    cg_parallel_for (E, wgrad_gemms, &gemms);
+  }
+  {
+    WgradJob fold = { NULL, NULL, du, dweight, s, 0, 0 };
+    cg_parallel_for (s->cout, wgrad_weights, &fold);
   }
 }

@@ -10,6 +10,7 @@
 #define VSTORE CG_VSTORE
 #define INPUT_TRANSFORM W_CAT (input_transform, VW)
 #define OUTPUT_TRANSFORM W_CAT (output_transform, VW)
+#define GRAD_TRANSFORM W_CAT (grad_transform, VW)
 
 typedef float VF __attribute__ ((vector_size (VW * sizeof (float))));
 
@@ -38,9 +39,11 @@ deinterleave4x16 (const float *src, float *d0, float *d1, float *d2,
 }
 #endif
 
-/* V [e] for the band's tiles, channels [ci0, ci1), in panels: tile t of
- * channel ci at [t / NR][ci][t % NR] (NR = CG_GEMM_NR); the panel's
- * columns past the last tile are zero.
+/* V [e] for the band's tiles, channels [ci0, ci1): tile t of channel ci
+ * at e * estride + ci * cstride + (t / NR) * pstride + t % NR (NR =
+ * CG_GEMM_NR), the last panel's columns past the last tile zero. The
+ * forward writes cg_gemm_packed's B panels (cstride NR, pstride cin * NR),
+ * the weight gradient plain rows (pstride NR).
  *
  * The padded rows of each tile row are split by column phase (x mod 4)
  * into q[phase][r][t], tile-major; a tile's 6x6 input is then
@@ -54,15 +57,14 @@ INPUT_TRANSFORM (gpointer data, int ci0, int ci1)
   int pw = OT * txp;
   int ntp = (j->ty1 - j->ty0) * txp;
   gsize qs = q_stride (ntp);
-  gsize estride = (gsize) s->cin * panel_tiles (ntp);
-  gsize pstride = (gsize) s->cin * CG_GEMM_NR;
+  gsize estride = j->estride, pstride = j->pstride;
   int last = ntp / CG_GEMM_NR, used = ntp % CG_GEMM_NR;
   float *row = cg_thread_scratch ((gsize) pw + 4 * T * qs);
   float *q = row + pw;
 
   for (int ci = ci0; ci < ci1; ci++) {
     const float *plane = j->src + (gsize) ci * h * w;
-    float *v = j->buf + (gsize) ci * CG_GEMM_NR;
+    float *v = j->buf + (gsize) ci * j->cstride;
 
     for (int ty = j->ty0; ty < j->ty1; ty++)
       for (int r = 0; r < T; r++) {
@@ -177,8 +179,83 @@ OUTPUT_TRANSFORM (gpointer data, int co0, int co1)
   }
 }
 
+/* A x: the adjoint of AT4, four in, six out. */
+#define A6(o, x) G_STMT_START { \
+  o[0] = x[0]; \
+  o[1] = x[0] + x[1] + x[2] + x[3]; \
+  o[2] = x[0] - x[1] + x[2] - x[3]; \
+  o[3] = x[0] + 2 * x[1] + 4 * x[2] + 8 * x[3]; \
+  o[4] = x[0] - 2 * x[1] + 4 * x[2] - 8 * x[3]; \
+  o[5] = x[3]; \
+} G_STMT_END
+
+/* dM [e][co][t] = A dY_t A^T, the adjoint of OUTPUT_TRANSFORM, channels
+ * [co0, co1) of dY (src) into plain rows of dM (buf, layout as V's).
+ * Spare tiles and the parts of tiles past the edge had their outputs
+ * dropped, so their gradient is zero. */
+TRANSFORM_ATTRS static void
+GRAD_TRANSFORM (gpointer data, int co0, int co1)
+{
+  const TransformJob *j = data;
+  int h = j->h, w = j->w, tiles_x = j->tiles_x, txp = tiles_x + SPARE;
+  int ntp = (j->ty1 - j->ty0) * txp;
+  gsize estride = j->estride;
+  gsize tail = j->pstride - ntp % j->pstride;
+
+  for (int co = co0; co < co1; co++) {
+    const float *plane = j->src + (gsize) co * h * w;
+    float *dm = j->buf + (gsize) co * j->cstride;
+
+    for (int t = 0; t < ntp; t += VW) {
+      float ys[OT][OT][VW];
+      VF y[OT][OT], ay[OT][T];
+      int n = MIN (VW, ntp - t);
+      memset (ys, 0, sizeof ys);
+      for (int l = 0; l < n; l++) {
+        int tt = t + l, ty = j->ty0 + tt / txp, tx = tt % txp;
+        int oy0 = ty * OT, ox0 = tx * OT;
+        if (tx >= tiles_x)
+          continue;
+        for (int r = 0; r < OT && oy0 + r < h; r++) {
+          const float *irow = plane + (gsize) (oy0 + r) * w + ox0;
+          int nx = MIN (OT, w - ox0);
+          for (int qq = 0; qq < nx; qq++)
+            ys[r][qq][l] = irow[qq];
+        }
+      }
+      memcpy (y, ys, sizeof y);
+      /* A along the rows of dY, for each column qq: ay[qq][i] */
+      for (int qq = 0; qq < OT; qq++) {
+        VF x[OT];
+        for (int r = 0; r < OT; r++)
+          x[r] = y[r][qq];
+        A6 (ay[qq], x);
+      }
+      /* then along the columns, for each domain row i */
+      for (int i = 0; i < T; i++) {
+        VF x[OT], o[T];
+        for (int qq = 0; qq < OT; qq++)
+          x[qq] = ay[qq][i];
+        A6 (o, x);
+        for (int c = 0; c < T; c++) {
+          float *dst = dm + (gsize) (i * T + c) * estride + t;
+          if (n == VW)
+            VSTORE (dst, o[c]);
+          else
+            memcpy (dst, &o[c], sizeof (float) * n);
+        }
+      }
+    }
+    if (tail != j->pstride)
+      for (int e = 0; e < E; e++)
+        memset (dm + (gsize) e * estride + ntp, 0, sizeof (float) * tail);
+  }
+}
+
+#undef A6
 #undef VF
 #undef VLOAD
 #undef VSTORE
 #undef INPUT_TRANSFORM
 #undef OUTPUT_TRANSFORM
+#undef GRAD_TRANSFORM

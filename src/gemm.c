@@ -360,6 +360,85 @@ cg_gemm_nt_acc (int m, int n, int k, const float *a, int lda,
       lda, b, ldb, 1.0f, c, ldc);
 }
 
+/* rows [lane][x] (lanes x n, rows ld apart) -> dst [x][lane] (rows
+ * CG_GEMM_NR apart), lanes past `lanes` zero. */
+static void
+transpose_scalar (float *dst, const float *tile, gsize ld, int lanes, int n)
+{
+  for (int x = 0; x < n; x++) {
+    float *d = dst + (gsize) x * CG_GEMM_NR;
+    int lane = 0;
+    for (; lane < lanes; lane++)
+      d[lane] = tile[lane * ld + x];
+    for (; lane < CG_GEMM_NR; lane++)
+      d[lane] = 0.0f;
+  }
+}
+
+#ifdef CG_HAVE_AVX512_KERNELS
+/* The same for whole 16 x 16 blocks, in registers: three rounds of
+ * shuffles instead of 512 scalar moves. */
+__attribute__ ((target ("avx512f")))
+     static void transpose_avx512 (float *dst, const float *tile, gsize ld,
+    int lanes, int n)
+{
+  int x = 0;
+
+  for (; x + 16 <= n; x += 16)
+    for (int g = 0; g < CG_GEMM_NR; g += 16) {
+      __m512 r[16], t[16];
+      for (int i = 0; i < 16; i++)
+        r[i] = g + i < lanes ?
+            _mm512_loadu_ps (tile + (g + i) * ld + x) :
+            _mm512_setzero_ps ();
+      for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps (r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps (r[i], r[i + 1]);
+      }
+      for (int i = 0; i < 16; i += 4) {
+        r[i] = _mm512_castpd_ps (_mm512_unpacklo_pd (_mm512_castps_pd (t[i]),
+                _mm512_castps_pd (t[i + 2])));
+        r[i + 1] = _mm512_castpd_ps (_mm512_unpackhi_pd (_mm512_castps_pd
+                (t[i]), _mm512_castps_pd (t[i + 2])));
+        r[i + 2] = _mm512_castpd_ps (_mm512_unpacklo_pd (_mm512_castps_pd
+                (t[i + 1]), _mm512_castps_pd (t[i + 3])));
+        r[i + 3] = _mm512_castpd_ps (_mm512_unpackhi_pd (_mm512_castps_pd
+                (t[i + 1]), _mm512_castps_pd (t[i + 3])));
+      }
+      /* r[4a + b] holds, per 128-bit lane L, the 4 columns 4L + b' of the
+       * rows 4a..4a+3; gather lane L of the four row groups */
+      for (int b = 0; b < 4; b++) {
+        __m512 u0 = _mm512_shuffle_f32x4 (r[b], r[4 + b], 0x88);
+        __m512 u1 = _mm512_shuffle_f32x4 (r[8 + b], r[12 + b], 0x88);
+        __m512 u2 = _mm512_shuffle_f32x4 (r[b], r[4 + b], 0xdd);
+        __m512 u3 = _mm512_shuffle_f32x4 (r[8 + b], r[12 + b], 0xdd);
+        t[b] = _mm512_shuffle_f32x4 (u0, u1, 0x88);
+        t[b + 4] = _mm512_shuffle_f32x4 (u2, u3, 0x88);
+        t[b + 8] = _mm512_shuffle_f32x4 (u0, u1, 0xdd);
+        t[b + 12] = _mm512_shuffle_f32x4 (u2, u3, 0xdd);
+      }
+      for (int i = 0; i < 16; i++)
+        _mm512_storeu_ps (dst + (gsize) (x + i) * CG_GEMM_NR + g, t[i]);
+    }
+  transpose_scalar (dst + (gsize) x * CG_GEMM_NR, tile + x, ld, lanes,
+      n - x);
+}
+#endif
+
+void
+cg_gemm_panel_from_rows (float *dst, const float *rows, gsize ld, int lanes,
+    int n)
+{
+#ifdef CG_HAVE_AVX512_KERNELS
+  if (cg_cpu_use_avx512 ()) {
+    transpose_avx512 (dst, rows, ld, lanes, n);
+    return;
+  }
+#endif
+  transpose_scalar (dst, rows, ld, lanes, n);
+}
+
+
 void
 cg_gemm_reserve_thread (void)
 {

@@ -34,6 +34,11 @@ void cg_gemm_pack_a (gboolean trans_a, int m, int k, const float *a,
     int lda, float *packed);
 void cg_gemm_packed (int m, int n, int k, const float *a_packed,
     const float *b_panels, gboolean accumulate, float *c, int ldc);
+/* One panel (or its rows [0, n)) from B^T: dst [x][lane] = rows [lane *
+ * ld + x] for lane < lanes <= CG_GEMM_NR, x < n; the other lanes zero.
+ * For B that is made, or kept, with k contiguous. */
+void cg_gemm_panel_from_rows (float *dst, const float *rows, gsize ld,
+    int lanes, int n);
 
 /* cg_gemm packs into per-thread buffers made at a thread's first product;
  * this makes them now (a generator calls it on its threads so that no

@@ -163,6 +163,13 @@ void cg_conv2d_backward (float *dinput, float *dweight, float *dbias,
  * (cg_conv2d_winograd_adjoint_floats floats from _adjoint_prepare; a
  * trainer keeps it while the weights stay the same). */
 gsize cg_conv2d_winograd_adjoint_floats (const CgConvShape * s);
+/* ... and dweight [cout, cin, 3, 3] += by Winograd too (conv_winograd.c),
+ * in _wgrad_floats of scratch. */
+gsize cg_conv2d_winograd_wgrad_floats (const CgConvShape * s, int h, int w,
+    gsize budget);
+void cg_conv2d_winograd_wgrad (float *dweight, const float *doutput,
+    const float *input, const CgConvShape * s, int h, int w, float *scratch,
+    gsize budget);
 void cg_conv2d_winograd_adjoint_prepare (float *prepared,
     const float *weight, const CgConvShape * s);
 

@@ -45,6 +45,7 @@ test_dweight_random (void)
     {5, 8, 4, 2, 1, 34, 36, CG_PAD_ZERO},
     {3, 13, 7, 1, 3, 21, 70, CG_PAD_REFLECT},
     {17, 3, 3, 1, 1, 19, 300, CG_PAD_REFLECT},
+    {8, 5, 3, 1, 1, 13, 29, CG_PAD_ZERO},
   };
   GRand *r = g_rand_new_with_seed (5);
 
