@@ -287,6 +287,16 @@ winograd_adjoint_shape (const CgConvShape * s)
   return a;
 }
 
+/* Few output or input channels, stride 1, "same" padding (the
+ * generator's 7x7 layers from and to RGB): the weight gradient directly
+ * (conv_thin.c). */
+static gboolean
+use_thin_wgrad (const CgConvShape * s)
+{
+  return s->stride == 1 && 2 * s->pad == s->k - 1 && (s->cout <= 4
+      || s->cin <= 4);
+}
+
 #define ROUND16(n) (((gsize) (n) + 15) & ~(gsize) 15)
 
 static gsize
@@ -383,11 +393,14 @@ cg_conv2d_backward_col_floats (const CgConvShape * s, int h, int w,
   if (use_winograd_adjoint (s)) {
     cols = MAX (cols, winograd_adjoint_floats (s, h, w, col_cap));
     cols = MAX (cols, cg_conv2d_winograd_wgrad_floats (s, h, w, col_cap));
-  }
+  } else if (use_thin_wgrad (s))
+    cols = MAX (cols, cg_conv2d_thin_scratch_floats (s, h, w, col_cap));
   else if (use_adjoint (s)) {
     CgConvShape a = {.cin = s->cout,.cout = s->cin,.k = s->k,.stride =
           1,.pad = s->k - 1,.pad_mode = CG_PAD_ZERO };
-    cols = MAX (cols, cg_conv2d_col_floats (&a, oh, ow, col_cap));
+    cols = MAX (cols, s->cout <= 4 ?
+        cg_conv2d_thin_scratch_floats (&a, oh, ow, col_cap) :
+        cg_conv2d_col_floats (&a, oh, ow, col_cap));
   }
   return cols;
 }
@@ -409,7 +422,11 @@ adjoint_backward (float *dinput, const float *doutput, const float *weight,
       for (int t = 0; t < k * k; t++)
         wt[((gsize) ci * s->cout + co) * k * k + (k * k - 1 - t)] =
             weight[((gsize) co * s->cin + ci) * k * k + t];
-  cg_conv2d_forward (dpad, doutput, wt, NULL, &a, oh, ow, col, col_cap);
+  if (s->cout <= 4)
+    cg_conv2d_thin_forward (dpad, doutput, wt, NULL, &a, oh, ow, col,
+        col_cap);
+  else
+    cg_conv2d_forward (dpad, doutput, wt, NULL, &a, oh, ow, col, col_cap);
   fold_padded (dinput, dpad, s->cin, h, w, s->pad, s->pad_mode);
 }
 
@@ -507,6 +524,9 @@ cg_conv2d_backward (float *dinput, float *dweight, float *dbias,
   if (dweight && winograd) {
     cg_conv2d_winograd_wgrad (dweight, doutput, input, s, h, w, col,
         col_cap);
+    dweight = NULL;
+  } else if (dweight && use_thin_wgrad (s)) {
+    cg_conv2d_thin_wgrad (dweight, doutput, input, s, h, w, col, col_cap);
     dweight = NULL;
   }
   cg_conv2d_out_size (s, h, w, &oh, &ow);

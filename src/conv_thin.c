@@ -1,5 +1,6 @@
-/* Convolution to few output channels (the generator's last layer: 7x7 to
- * RGB), stride 1, "same" padding, computed directly.
+/* Convolution to or from few channels (the generator's 7x7 layers to and
+ * from RGB), stride 1, "same" padding (or wider zero padding: the input
+ * gradient of such a layer), computed directly; and its weight gradient.
  *
  * im2col + sgemm reads each column value for only cout (3) products: the
  * GEMM is bound by memory (4 GMAC/s measured for 64->3 at 256x256), as is
@@ -31,7 +32,7 @@ cg_conv2d_thin_scratch_floats (const CgConvShape * s, int h, int w,
     gsize budget)
 {
   int pw = w + 2 * s->pad;
-  int r = thin_band (s, h, pw, budget);
+  int r = thin_band (s, h + 2 * s->pad - s->k + 1, pw, budget);
   return (gsize) s->cin * (r + s->k - 1) * pw;
 }
 
@@ -75,6 +76,11 @@ typedef struct
   const CgConvShape *s;
   int h, w, pw, y0;
   gsize n;
+  int oh, ow;                   /* h, w unless the padding is wider */
+  /* the weight gradient's: output rows [y0, y1) */
+  float *dweight;
+  const float *dout;
+  int y1;
 } ThinJob;
 
 /* The rest of a row from x0, one value at a time. */
@@ -83,9 +89,9 @@ taps_tail (const ThinJob * j, int y, int co, int x0)
 {
   const CgConvShape *s = j->s;
   int k = s->k;
-  float *orow = j->out + ((gsize) co * j->h + y) * j->w;
+  float *orow = j->out + ((gsize) co * j->oh + y) * j->ow;
 
-  for (int x = x0; x < j->w; x++) {
+  for (int x = x0; x < j->ow; x++) {
     float a = j->bias ? j->bias[co] : 0.0f;
     for (int ci = 0; ci < s->cin; ci++)
       for (int ky = 0; ky < k; ky++) {
@@ -100,22 +106,50 @@ taps_tail (const ThinJob * j, int y, int co, int x0)
   }
 }
 
+/* The weight gradient of one (ci, ky) for any k, one product at a time. */
+static void
+taps_wgrad (const ThinJob * j, int ci, int ky)
+{
+  const CgConvShape *s = j->s;
+  int k = s->k;
+
+  for (int co = 0; co < s->cout; co++)
+    for (int kx = 0; kx < k; kx++) {
+      double sum = 0.0;
+      for (int y = j->y0; y < j->y1; y++) {
+        const float *r = j->xp + ci * j->n + (gsize) (y - j->y0 + ky) *
+            j->pw + kx;
+        const float *d = j->dout + ((gsize) co * j->h + y) * j->w;
+        for (int x = 0; x < j->w; x++)
+          sum += (double) d[x] * r[x];
+      }
+      j->dweight[(((gsize) co * s->cin + ci) * k + ky) * k + kx] +=
+          (float) sum;
+    }
+}
+
+#define WG_FLUSH 16
+
 #define VW 8
 #define THIN_FUNC_ATTRS CG_SIMD_CLONES
 #define THIN_ROWS thin_rows_v8
+#define THIN_WGRAD thin_wgrad_v8
 #include "conv_thin_kernel.h"
 #undef VW
 #undef THIN_FUNC_ATTRS
 #undef THIN_ROWS
+#undef THIN_WGRAD
 
 #ifdef CG_HAVE_AVX512_KERNELS
 #define VW 16
 #define THIN_FUNC_ATTRS __attribute__ ((target ("avx512f,avx2,fma")))
 #define THIN_ROWS thin_rows_v16
+#define THIN_WGRAD thin_wgrad_v16
 #include "conv_thin_kernel.h"
 #undef VW
 #undef THIN_FUNC_ATTRS
 #undef THIN_ROWS
+#undef THIN_WGRAD
 #endif
 
 static CgParallelFunc
@@ -134,19 +168,51 @@ cg_conv2d_thin_forward (float *out, const float *in, const float *weight,
     gsize budget)
 {
   int pw = w + 2 * s->pad;
-  int band = thin_band (s, h, pw, budget);
+  int oh = h + 2 * s->pad - s->k + 1, ow = pw - s->k + 1;
+  int band = thin_band (s, oh, pw, budget);
   CgParallelFunc kernel = thin_rows_kernel ();
 
+  g_return_if_fail (s->stride == 1 && 2 * s->pad >= s->k - 1);
+  g_return_if_fail (s->pad_mode == CG_PAD_ZERO || 2 * s->pad == s->k - 1);
+
+  for (int y0 = 0; y0 < oh; y0 += band) {
+    int y1 = MIN (y0 + band, oh);
+    int rows = y1 - y0 + s->k - 1;
+    ThinJob job = { out, scratch, weight, bias, s, h, w, pw, y0,
+      (gsize) rows * pw, oh, ow, NULL, NULL, y1
+    };
+
+    pad_rows (scratch, in, s, h, w, y0, y0 + rows);
+    cg_parallel_for (y1 - y0, kernel, &job);
+  }
+}
+
+/* dweight [cout, cin, k, k] += the correlation of dout with the padded
+ * input, directly: the GEMM form reads cin*k*k column values per pixel
+ * for only cout (3) products each, and ran at a tenth of this. Jobs are
+ * (ci, ky) pairs, so threads write disjoint parts of dweight. */
+void
+cg_conv2d_thin_wgrad (float *dweight, const float *doutput, const float *in,
+    const CgConvShape * s, int h, int w, float *scratch, gsize budget)
+{
+  int pw = w + 2 * s->pad;
+  int band = thin_band (s, h, pw, budget);
+  CgParallelFunc kernel = thin_wgrad_v8;
+
+#ifdef CG_HAVE_AVX512_KERNELS
+  if (cg_cpu_use_avx512 ())
+    kernel = thin_wgrad_v16;
+#endif
   g_return_if_fail (s->stride == 1 && 2 * s->pad == s->k - 1);
 
   for (int y0 = 0; y0 < h; y0 += band) {
     int y1 = MIN (y0 + band, h);
     int rows = y1 - y0 + s->k - 1;
-    ThinJob job = { out, scratch, weight, bias, s, h, w, pw, y0,
-      (gsize) rows * pw
+    ThinJob job = { NULL, scratch, NULL, NULL, s, h, w, pw, y0,
+      (gsize) rows * pw, h, w, dweight, doutput, y1
     };
 
     pad_rows (scratch, in, s, h, w, y0, y0 + rows);
-    cg_parallel_for (y1 - y0, kernel, &job);
+    cg_parallel_for (s->cin * s->k, kernel, &job);
   }
 }

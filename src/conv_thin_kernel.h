@@ -70,14 +70,13 @@ TAPS_BLOCK (const ThinJob * j, int y, int co, int x0, const int NCO,
       }
     }
   for (int c = 0; c < NCO; c++) {
-    float *o = j->out + ((gsize) (co + c) * j->h + y) * j->w + x0;
+    float *o = j->out + ((gsize) (co + c) * j->oh + y) * j->ow + x0;
     for (int v = 0; v < NV; v++)
       VSTORE (o + VW * v, acc[c][v]);
   }
 }
 
-/* Channels [co, co + NCO) of row y: wide blocks, then single vectors,
- * then what is left one value at a time. */
+/* Channels [co, co + NCO) of row y: wide blocks, then single vectors. */
 static inline __attribute__ ((always_inline))
 void
 CHANNEL_GROUP (const ThinJob * j, int y, int co, const int NCO,
@@ -85,12 +84,17 @@ CHANNEL_GROUP (const ThinJob * j, int y, int co, const int NCO,
 {
   int x = 0;
 
-  for (; x + VW * NV <= j->w; x += VW * NV)
+  for (; x + VW * NV <= j->ow; x += VW * NV)
     TAPS_BLOCK (j, y, co, x, NCO, NV);
-  for (; x + VW <= j->w; x += VW)
+  for (; x + VW <= j->ow; x += VW)
     TAPS_BLOCK (j, y, co, x, NCO, 1);
-  for (int c = 0; c < NCO; c++)
-    taps_tail (j, y, co + c, x);
+  /* the rest: one more vector ending at the row's end (it recomputes a
+   * few outputs), or one value at a time in rows narrower than that */
+  if (x < j->ow && j->ow >= VW)
+    TAPS_BLOCK (j, y, co, j->ow - VW, NCO, 1);
+  else
+    for (int c = 0; c < NCO; c++)
+      taps_tail (j, y, co + c, x);
 }
 
 /* Register budget: NCO x NV accumulators plus NV inputs within the
@@ -128,6 +132,102 @@ THIN_ROWS (gpointer data, int begin, int end)
   }
 }
 
+/* ---- The weight gradient: dweight [co][ci][ky][kx] += the sum over the
+ * band's output pixels of dout [co][y][x] . xpad [ci][y + ky][x + kx].
+ * A job is one (ci, ky): NCO x K accumulators, fed per VW pixels by NCO
+ * dout vectors and K shifted input vectors, flushed to double every
+ * WG_FLUSH rows so that long sums keep float32 accuracy. ---- */
+#if VW == 16
+#define WG_NCO 3
+#else
+#define WG_NCO 1
+#endif
+#define WGRAD_GROUP THIN_CAT (wgrad_group, VW)
+
+static inline __attribute__ ((always_inline))
+void
+WGRAD_GROUP (const ThinJob * j, int ci, int ky, int co, const int NCO,
+    const int K)
+{
+  const CgConvShape *s = j->s;
+  double sum[WG_NCO][7];
+  int xv = j->w / VW * VW;
+
+  for (int c = 0; c < NCO; c++)
+    for (int kx = 0; kx < K; kx++)
+      sum[c][kx] = 0.0;
+  for (int yb = j->y0; yb < j->y1; yb += WG_FLUSH) {
+    VF acc[WG_NCO][7];
+    for (int c = 0; c < NCO; c++)
+      for (int kx = 0; kx < K; kx++)
+        acc[c][kx] = (VF) { };
+    for (int y = yb; y < MIN (yb + WG_FLUSH, j->y1); y++) {
+      const float *r = j->xp + ci * j->n + (gsize) (y - j->y0 + ky) * j->pw;
+      const float *d[WG_NCO];
+      for (int c = 0; c < NCO; c++)
+        d[c] = j->dout + ((gsize) (co + c) * j->h + y) * j->w;
+      for (int x = 0; x < xv; x += VW) {
+        VF dv[WG_NCO];
+        for (int c = 0; c < NCO; c++)
+          dv[c] = VLOAD (d[c] + x);
+        for (int kx = 0; kx < K; kx++) {
+          VF in = VLOAD (r + x + kx);
+#if VW == 16
+          __asm__ ("":"+v" (in));
+#endif
+          for (int c = 0; c < NCO; c++)
+            acc[c][kx] += dv[c] * in;
+        }
+      }
+      for (int x = xv; x < j->w; x++)
+        for (int c = 0; c < NCO; c++)
+          for (int kx = 0; kx < K; kx++)
+            sum[c][kx] += (double) d[c][x] * r[x + kx];
+    }
+    for (int c = 0; c < NCO; c++)
+      for (int kx = 0; kx < K; kx++) {
+        float lanes[VW];
+        double t = 0.0;
+        memcpy (lanes, &acc[c][kx], sizeof lanes);
+        for (int l = 0; l < VW; l++)
+          t += lanes[l];
+        sum[c][kx] += t;
+      }
+  }
+  for (int c = 0; c < NCO; c++) {
+    float *dw = j->dweight + (((gsize) (co + c) * s->cin + ci) * K + ky) * K;
+    for (int kx = 0; kx < K; kx++)
+      dw[kx] += (float) sum[c][kx];
+  }
+}
+
+/* Jobs [begin, end) of cin x k (ci, ky); any k but 3 and 7 takes the
+ * scalar taps_wgrad. */
+THIN_FUNC_ATTRS static void
+THIN_WGRAD (gpointer data, int begin, int end)
+{
+  const ThinJob *j = data;
+  int k = j->s->k, cout = j->s->cout;
+
+  for (int job = begin; job < end; job++) {
+    int ci = job / k, ky = job % k, co = 0;
+    if (k == 7) {
+      for (; co + WG_NCO <= cout; co += WG_NCO)
+        WGRAD_GROUP (j, ci, ky, co, WG_NCO, 7);
+      for (; co < cout; co++)
+        WGRAD_GROUP (j, ci, ky, co, 1, 7);
+    } else if (k == 3) {
+      for (; co + WG_NCO <= cout; co += WG_NCO)
+        WGRAD_GROUP (j, ci, ky, co, WG_NCO, 3);
+      for (; co < cout; co++)
+        WGRAD_GROUP (j, ci, ky, co, 1, 3);
+    } else
+      taps_wgrad (j, ci, ky);
+  }
+}
+
+#undef WG_NCO
+#undef WGRAD_GROUP
 #undef VF
 #undef MAX_NCO
 #undef MAX_NV

@@ -76,8 +76,12 @@ transform_weights (gpointer data, int co0, int co1)
           for (int l = 0; l < LANES; l++)
             u[l] = tmp[i][0][l] * G[jj][0] + tmp[i][1][l] * G[jj][1] +
                 tmp[i][2][l] * G[jj][2];
-          memcpy (j->u + (i * T + jj) * plane + (gsize) co * s->cin + ci0, u,
-              sizeof (float) * n);
+          float *dst = j->u + (i * T + jj) * plane + (gsize) co * s->cin +
+              ci0;
+          if (n == LANES)
+            memcpy (dst, u, sizeof u);
+          else
+            memcpy (dst, u, sizeof (float) * n);
         }
     }
 }
@@ -401,7 +405,10 @@ wgrad_weights (gpointer data, int co0, int co1)
       for (int i = 0; i < T; i++)
         for (int jj = 0; jj < T; jj++) {
           float d[LANES] = { 0 };
-          memcpy (d, du + (i * T + jj) * plane, sizeof (float) * n);
+          if (n == LANES)
+            memcpy (d, du + (i * T + jj) * plane, sizeof d);
+          else
+            memcpy (d, du + (i * T + jj) * plane, sizeof (float) * n);
           for (int a = 0; a < 3; a++)
             for (int l = 0; l < LANES; l++)
               tmp[a][jj][l] += G[i][a] * d[l];

@@ -59,13 +59,19 @@ void cg_conv2d_forward (float *out, const float *in, const float *weight,
     const float *bias, const CgConvShape * s, int h, int w, float *col,
     gsize col_cap);
 
-/* conv_thin.c: few output channels (the 7x7 to RGB), stride 1, "same"
- * padding, by direct convolution over padded rows. */
+/* conv_thin.c: few output (or input) channels (the 7x7 to and from RGB),
+ * stride 1, "same" padding, by direct convolution over padded rows. Zero
+ * padding may be wider (output h + 2 pad - k + 1 rows): the adjoint of a
+ * layer to RGB. */
 gsize cg_conv2d_thin_scratch_floats (const CgConvShape * s, int h, int w,
     gsize budget);
 void cg_conv2d_thin_forward (float *out, const float *in,
     const float *weight, const float *bias, const CgConvShape * s, int h,
     int w, float *scratch, gsize budget);
+/* Its weight gradient (accumulated), in the same scratch. */
+void cg_conv2d_thin_wgrad (float *dweight, const float *doutput,
+    const float *input, const CgConvShape * s, int h, int w, float *scratch,
+    gsize budget);
 
 /* conv_winograd.c: Winograd F(4x4, 3x3) for 3x3 stride-1 convolutions
  * with pad 1: the input and output transforms around 36 GEMMs.

@@ -303,7 +303,9 @@ test_panels_vs_im2col (void)
 
 /* Fast paths against im2col on random shapes: sizes that are and are not
  * multiples of the Winograd tile, rows shorter and longer than the thin
- * path's 32-float blocks, both padding modes. */
+ * path's 32-float blocks, both padding modes; and the thin path with
+ * wider zero padding (a layer to RGB's input gradient: 3 -> many, pad
+ * k - 1, output k - 1 wider and taller). */
 static void
 test_fast_vs_im2col (void)
 {
@@ -313,8 +315,8 @@ test_fast_vs_im2col (void)
   GRand *rand = g_rand_new_with_seed (7);
 
   for (guint i = 0; i < G_N_ELEMENTS (sizes); i++)
-    for (int variant = 0; variant < 3; variant++) {
-      int h = sizes[i][0], w = sizes[i][1];
+    for (int variant = 0; variant < 4; variant++) {
+      int h = sizes[i][0], w = sizes[i][1], oh, ow;
       CgConvShape s = { 3 + variant * 5, 2 + variant * 3, 3, 1, 1,
         variant == 1 ? CG_PAD_ZERO : CG_PAD_REFLECT, 0
       };
@@ -331,8 +333,16 @@ test_fast_vs_im2col (void)
         if (h <= 3 || w <= 3)
           continue;             /* reflect pad 3 needs 4 pixels */
       }
+      if (variant == 3) {
+        s.k = 7;
+        s.pad = 6;
+        s.pad_mode = CG_PAD_ZERO;
+        s.cin = 3;
+        s.cout = 11;
+      }
+      cg_conv2d_out_size (&s, h, w, &oh, &ow);
       n_in = (gsize) s.cin * h * w;
-      n_out = (gsize) s.cout * h * w;
+      n_out = (gsize) s.cout * oh * ow;
       n_w = (gsize) s.cout * s.cin * s.k * s.k;
       in = random_floats (rand, n_in, 2.0);
       wt = random_floats (rand, n_w, 0.5);
@@ -353,9 +363,9 @@ test_fast_vs_im2col (void)
         cg_conv2d_thin_forward (got, in, wt, b, &s, h, w, scratch,
             1 << 20);
       }
-      g_snprintf (what, sizeof what, "%s %dx%d %d->%d %s",
+      g_snprintf (what, sizeof what, "%s %dx%d %d->%d %s pad %d",
           s.k == 3 ? "winograd" : "thin", w, h, s.cin, s.cout,
-          s.pad_mode == CG_PAD_ZERO ? "zero" : "reflect");
+          s.pad_mode == CG_PAD_ZERO ? "zero" : "reflect", s.pad);
       /* Winograd's error grows with the values (its transforms scale by
        * up to 8 and 1/24) */
       assert_close_scaled (what, got, want, n_out, 1e-5);

@@ -30,7 +30,9 @@ assert_rel (const char *what, const float *got, const float *want, gsize n,
 
 /* The weight gradient against a float64 sum on random shapes wide
  * enough for whole 16-pixel transposes, with tap counts that leave a
- * partial panel, both paddings, stride 1 and 2, k 3, 4 and 7; on the
+ * partial panel, both paddings, stride 1 and 2, k 3, 4, 5 and 7, through
+ * each path: panels (stride 2, k 4), Winograd (3x3 stride 1), thin (7x7
+ * from/to few channels, vector tails; k 5 the scalar fallback); on the
  * AVX-512 kernels (where the CPU has them) and on the portable ones. */
 static void
 test_dweight_random (void)
@@ -46,6 +48,8 @@ test_dweight_random (void)
     {3, 13, 7, 1, 3, 21, 70, CG_PAD_REFLECT},
     {17, 3, 3, 1, 1, 19, 300, CG_PAD_REFLECT},
     {8, 5, 3, 1, 1, 13, 29, CG_PAD_ZERO},
+    {16, 3, 7, 1, 3, 23, 45, CG_PAD_REFLECT},
+    {5, 2, 5, 1, 2, 11, 19, CG_PAD_ZERO},
   };
   GRand *r = g_rand_new_with_seed (5);
 
