@@ -102,6 +102,21 @@ gemm_packed_blas (int m, int n, int k, const float *a, const float *bp,
         accumulate ? 1.0f : 0.0f, c + n0, ldc);
 }
 
+/* rows [lane][x] (lanes x n, rows ld apart) -> dst [x][lane] (rows
+ * CG_GEMM_NR apart), lanes past `lanes` zero. */
+static void
+transpose_scalar (float *dst, const float *tile, gsize ld, int lanes, int n)
+{
+  for (int x = 0; x < n; x++) {
+    float *d = dst + (gsize) x * CG_GEMM_NR;
+    int lane = 0;
+    for (; lane < lanes; lane++)
+      d[lane] = tile[lane * ld + x];
+    for (; lane < CG_GEMM_NR; lane++)
+      d[lane] = 0.0f;
+  }
+}
+
 #ifdef CG_HAVE_AVX512_KERNELS
 #include <immintrin.h>
 
@@ -142,6 +157,55 @@ thread_packs (void)
 
 #define AVX512_INLINE \
   static inline __attribute__ ((target ("avx512f"), always_inline))
+
+/* The same for whole 16 x 16 blocks, in registers: three rounds of
+ * shuffles instead of 512 scalar moves. */
+AVX512_INLINE void
+transpose_avx512 (float *dst, const float *tile, gsize ld,
+    int lanes, int n)
+{
+  int x = 0;
+
+  for (; x + 16 <= n; x += 16)
+    for (int g = 0; g < CG_GEMM_NR; g += 16) {
+      __m512 r[16], t[16];
+      for (int i = 0; i < 16; i++)
+        r[i] = g + i < lanes ?
+            _mm512_loadu_ps (tile + (g + i) * ld + x) :
+            _mm512_setzero_ps ();
+      for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps (r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps (r[i], r[i + 1]);
+      }
+      for (int i = 0; i < 16; i += 4) {
+        r[i] = _mm512_castpd_ps (_mm512_unpacklo_pd (_mm512_castps_pd (t[i]),
+                _mm512_castps_pd (t[i + 2])));
+        r[i + 1] = _mm512_castpd_ps (_mm512_unpackhi_pd (_mm512_castps_pd
+                (t[i]), _mm512_castps_pd (t[i + 2])));
+        r[i + 2] = _mm512_castpd_ps (_mm512_unpacklo_pd (_mm512_castps_pd
+                (t[i + 1]), _mm512_castps_pd (t[i + 3])));
+        r[i + 3] = _mm512_castpd_ps (_mm512_unpackhi_pd (_mm512_castps_pd
+                (t[i + 1]), _mm512_castps_pd (t[i + 3])));
+      }
+      /* r[4a + b] holds, per 128-bit lane L, the 4 columns 4L + b' of the
+       * rows 4a..4a+3; gather lane L of the four row groups */
+      for (int b = 0; b < 4; b++) {
+        __m512 u0 = _mm512_shuffle_f32x4 (r[b], r[4 + b], 0x88);
+        __m512 u1 = _mm512_shuffle_f32x4 (r[8 + b], r[12 + b], 0x88);
+        __m512 u2 = _mm512_shuffle_f32x4 (r[b], r[4 + b], 0xdd);
+        __m512 u3 = _mm512_shuffle_f32x4 (r[8 + b], r[12 + b], 0xdd);
+        t[b] = _mm512_shuffle_f32x4 (u0, u1, 0x88);
+        t[b + 4] = _mm512_shuffle_f32x4 (u2, u3, 0x88);
+        t[b + 8] = _mm512_shuffle_f32x4 (u0, u1, 0xdd);
+        t[b + 12] = _mm512_shuffle_f32x4 (u2, u3, 0xdd);
+      }
+      for (int i = 0; i < 16; i++)
+        _mm512_storeu_ps (dst + (gsize) (x + i) * CG_GEMM_NR + g, t[i]);
+    }
+  transpose_scalar (dst + (gsize) x * CG_GEMM_NR, tile + x, ld, lanes,
+      n - x);
+}
+
 
 AVX512_INLINE void
 pack_b (float *dst, const float *b, gsize ldb, int kc,
@@ -184,9 +248,13 @@ tile (int kc, const float *ap, const float *bp, float *c, gsize ldc, int mr,
       }
 }
 
+/* B is row-major [k][n], or with `b_rows` given as the rows of B^T
+ * ([n][k], k contiguous: C += A . B^T), each panel then transposed in
+ * 16 x 16 blocks while packing. */
 AVX512_INLINE void
 gemm_strided (int m, int n, int k, const float *a, gsize ars, gsize acs,
-    const float *b, gsize ldb, gboolean accumulate, float *c, gsize ldc)
+    const float *b, gsize ldb, gboolean b_rows, gboolean accumulate,
+    float *c, gsize ldc)
 {
   Packs *packs = thread_packs ();
   int kstep = k_step (k);
@@ -205,7 +273,11 @@ gemm_strided (int m, int n, int k, const float *a, gsize ars, gsize acs,
           int left = CLAMP (n - n0 - 16 * v, 0, 16);
           mask[v] = (__mmask16) ((1u << left) - 1);
         }
-        pack_b (packs->b, b + k0 * ldb + n0, ldb, kc, mask);
+        if (b_rows)
+          transpose_avx512 (packs->b, b + n0 * ldb + k0, ldb,
+              MIN (NR, n - n0), kc);
+        else
+          pack_b (packs->b, b + k0 * ldb + n0, ldb, kc, mask);
         for (int t = 0; t < mc; t += MR)
           tile (kc, packs->a + t * kc, packs->b,
               c + (m0 + t) * ldc + n0, ldc, MIN (MR, mc - t), mask, acc);
@@ -243,76 +315,31 @@ __attribute__ ((target ("avx512f"), noinline))
      static void gemm_avx512_nn (int m, int n, int k, const float *a,
     int lda, const float *b, int ldb, gboolean accumulate, float *c, int ldc)
 {
-  gemm_strided (m, n, k, a, (gsize) lda, 1, b, (gsize) ldb, accumulate, c,
-      (gsize) ldc);
+  gemm_strided (m, n, k, a, (gsize) lda, 1, b, (gsize) ldb, FALSE,
+      accumulate, c, (gsize) ldc);
 }
 
 __attribute__ ((target ("avx512f"), noinline))
      static void gemm_avx512_tn (int m, int n, int k, const float *a,
     int lda, const float *b, int ldb, gboolean accumulate, float *c, int ldc)
 {
-  gemm_strided (m, n, k, a, 1, (gsize) lda, b, (gsize) ldb, accumulate, c,
-      (gsize) ldc);
+  gemm_strided (m, n, k, a, 1, (gsize) lda, b, (gsize) ldb, FALSE,
+      accumulate, c, (gsize) ldc);
 }
 
-/* C += A . B^T as dot products along k, which is contiguous in both: an
- * NT_MR x NT_NR block of C in 24 zmm registers of partial sums, each step
- * of 16 k loading 4 + 6 vectors for 24 FMAs, reduced to C once per tile.
- * B's rows are taken in blocks that stay in L2 while every row tile of A
- * passes over them. Nothing is packed: both operands stream. */
-#define NT_MR 4
-#define NT_NR 6
-#define NT_BLOCK_BYTES (512 << 10)
-
-AVX512_INLINE void
-nt_tile (int mr, int nr, int k, const float *a, gsize lda, const float *b,
-    gsize ldb, float *c, gsize ldc)
+__attribute__ ((target ("avx512f"), noinline))
+     static void panel_from_rows_avx512 (float *dst, const float *rows,
+    gsize ld, int lanes, int n)
 {
-  __m512 s[NT_MR][NT_NR];
-
-  for (int i = 0; i < NT_MR; i++)
-    for (int j = 0; j < NT_NR; j++)
-      s[i][j] = _mm512_setzero_ps ();
-  for (int p = 0; p < k; p += 16) {
-    __mmask16 mask = (__mmask16) ((1u << MIN (16, k - p)) - 1);
-    __m512 av[NT_MR], bv[NT_NR];
-    for (int i = 0; i < NT_MR; i++)
-      av[i] = i < mr ? _mm512_maskz_loadu_ps (mask, a + i * lda + p) :
-          _mm512_setzero_ps ();
-    for (int j = 0; j < NT_NR; j++)
-      bv[j] = j < nr ? _mm512_maskz_loadu_ps (mask, b + j * ldb + p) :
-          _mm512_setzero_ps ();
-    for (int i = 0; i < NT_MR; i++)
-      for (int j = 0; j < NT_NR; j++)
-        s[i][j] = _mm512_fmadd_ps (av[i], bv[j], s[i][j]);
-  }
-  for (int i = 0; i < mr; i++)
-    for (int j = 0; j < nr; j++)
-      c[i * ldc + j] += _mm512_reduce_add_ps (s[i][j]);
+  transpose_avx512 (dst, rows, ld, lanes, n);
 }
 
 __attribute__ ((target ("avx512f"), noinline))
      static void gemm_nt_avx512 (int m, int n, int k, const float *a,
     int lda, const float *b, int ldb, float *c, int ldc)
 {
-  int block = (int) MAX (NT_NR, NT_BLOCK_BYTES / ((gsize) k * 4) / NT_NR *
-      NT_NR);
-
-  for (int j0 = 0; j0 < n; j0 += block) {
-    int j1 = MIN (j0 + block, n);
-    for (int i = 0; i < m; i += NT_MR) {
-      int mr = MIN (NT_MR, m - i);
-      for (int j = j0; j < j1; j += NT_NR) {
-        const float *ai = a + (gsize) i * lda, *bj = b + (gsize) j * ldb;
-        float *cij = c + (gsize) i * ldc + j;
-        /* full tiles with constant sizes, so the loops unroll */
-        if (mr == NT_MR && j + NT_NR <= j1)
-          nt_tile (NT_MR, NT_NR, k, ai, lda, bj, ldb, cij, ldc);
-        else
-          nt_tile (mr, MIN (NT_NR, j1 - j), k, ai, lda, bj, ldb, cij, ldc);
-      }
-    }
-  }
+  gemm_strided (m, n, k, a, (gsize) lda, 1, b, (gsize) ldb, TRUE, TRUE, c,
+      (gsize) ldc);
 }
 #endif
 
@@ -360,78 +387,13 @@ cg_gemm_nt_acc (int m, int n, int k, const float *a, int lda,
       lda, b, ldb, 1.0f, c, ldc);
 }
 
-/* rows [lane][x] (lanes x n, rows ld apart) -> dst [x][lane] (rows
- * CG_GEMM_NR apart), lanes past `lanes` zero. */
-static void
-transpose_scalar (float *dst, const float *tile, gsize ld, int lanes, int n)
-{
-  for (int x = 0; x < n; x++) {
-    float *d = dst + (gsize) x * CG_GEMM_NR;
-    int lane = 0;
-    for (; lane < lanes; lane++)
-      d[lane] = tile[lane * ld + x];
-    for (; lane < CG_GEMM_NR; lane++)
-      d[lane] = 0.0f;
-  }
-}
-
-#ifdef CG_HAVE_AVX512_KERNELS
-/* The same for whole 16 x 16 blocks, in registers: three rounds of
- * shuffles instead of 512 scalar moves. */
-__attribute__ ((target ("avx512f")))
-     static void transpose_avx512 (float *dst, const float *tile, gsize ld,
-    int lanes, int n)
-{
-  int x = 0;
-
-  for (; x + 16 <= n; x += 16)
-    for (int g = 0; g < CG_GEMM_NR; g += 16) {
-      __m512 r[16], t[16];
-      for (int i = 0; i < 16; i++)
-        r[i] = g + i < lanes ?
-            _mm512_loadu_ps (tile + (g + i) * ld + x) :
-            _mm512_setzero_ps ();
-      for (int i = 0; i < 16; i += 2) {
-        t[i] = _mm512_unpacklo_ps (r[i], r[i + 1]);
-        t[i + 1] = _mm512_unpackhi_ps (r[i], r[i + 1]);
-      }
-      for (int i = 0; i < 16; i += 4) {
-        r[i] = _mm512_castpd_ps (_mm512_unpacklo_pd (_mm512_castps_pd (t[i]),
-                _mm512_castps_pd (t[i + 2])));
-        r[i + 1] = _mm512_castpd_ps (_mm512_unpackhi_pd (_mm512_castps_pd
-                (t[i]), _mm512_castps_pd (t[i + 2])));
-        r[i + 2] = _mm512_castpd_ps (_mm512_unpacklo_pd (_mm512_castps_pd
-                (t[i + 1]), _mm512_castps_pd (t[i + 3])));
-        r[i + 3] = _mm512_castpd_ps (_mm512_unpackhi_pd (_mm512_castps_pd
-                (t[i + 1]), _mm512_castps_pd (t[i + 3])));
-      }
-      /* r[4a + b] holds, per 128-bit lane L, the 4 columns 4L + b' of the
-       * rows 4a..4a+3; gather lane L of the four row groups */
-      for (int b = 0; b < 4; b++) {
-        __m512 u0 = _mm512_shuffle_f32x4 (r[b], r[4 + b], 0x88);
-        __m512 u1 = _mm512_shuffle_f32x4 (r[8 + b], r[12 + b], 0x88);
-        __m512 u2 = _mm512_shuffle_f32x4 (r[b], r[4 + b], 0xdd);
-        __m512 u3 = _mm512_shuffle_f32x4 (r[8 + b], r[12 + b], 0xdd);
-        t[b] = _mm512_shuffle_f32x4 (u0, u1, 0x88);
-        t[b + 4] = _mm512_shuffle_f32x4 (u2, u3, 0x88);
-        t[b + 8] = _mm512_shuffle_f32x4 (u0, u1, 0xdd);
-        t[b + 12] = _mm512_shuffle_f32x4 (u2, u3, 0xdd);
-      }
-      for (int i = 0; i < 16; i++)
-        _mm512_storeu_ps (dst + (gsize) (x + i) * CG_GEMM_NR + g, t[i]);
-    }
-  transpose_scalar (dst + (gsize) x * CG_GEMM_NR, tile + x, ld, lanes,
-      n - x);
-}
-#endif
-
 void
 cg_gemm_panel_from_rows (float *dst, const float *rows, gsize ld, int lanes,
     int n)
 {
 #ifdef CG_HAVE_AVX512_KERNELS
   if (cg_cpu_use_avx512 ()) {
-    transpose_avx512 (dst, rows, ld, lanes, n);
+    panel_from_rows_avx512 (dst, rows, ld, lanes, n);
     return;
   }
 #endif
