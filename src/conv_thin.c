@@ -162,6 +162,26 @@ thin_rows_kernel (void)
   return thin_rows_v8;
 }
 
+/* Output rows band by band: the band's padded input rows into `scratch`
+ * (output rows [y0, y1) read padded rows [y0, y1 + k - 1)), then `kernel`
+ * over `jobs` jobs (0: one per output row of the band). */
+static void
+over_bands (ThinJob job, const float *in, float *scratch, int out_rows,
+    int band, CgParallelFunc kernel, int jobs)
+{
+  const CgConvShape *s = job.s;
+
+  for (int y0 = 0; y0 < out_rows; y0 += band) {
+    int y1 = MIN (y0 + band, out_rows);
+    int rows = y1 - y0 + s->k - 1;
+    job.y0 = y0;
+    job.y1 = y1;
+    job.n = (gsize) rows * job.pw;
+    pad_rows (scratch, in, s, job.h, job.w, y0, y0 + rows);
+    cg_parallel_for (jobs ? jobs : y1 - y0, kernel, &job);
+  }
+}
+
 void
 cg_conv2d_thin_forward (float *out, const float *in, const float *weight,
     const float *bias, const CgConvShape * s, int h, int w, float *scratch,
@@ -175,16 +195,9 @@ cg_conv2d_thin_forward (float *out, const float *in, const float *weight,
   g_return_if_fail (s->stride == 1 && 2 * s->pad >= s->k - 1);
   g_return_if_fail (s->pad_mode == CG_PAD_ZERO || 2 * s->pad == s->k - 1);
 
-  for (int y0 = 0; y0 < oh; y0 += band) {
-    int y1 = MIN (y0 + band, oh);
-    int rows = y1 - y0 + s->k - 1;
-    ThinJob job = { out, scratch, weight, bias, s, h, w, pw, y0,
-      (gsize) rows * pw, oh, ow, NULL, NULL, y1
-    };
-
-    pad_rows (scratch, in, s, h, w, y0, y0 + rows);
-    cg_parallel_for (y1 - y0, kernel, &job);
-  }
+  over_bands ((ThinJob) {
+      out, scratch, weight, bias, s, h, w, pw, 0, 0, oh, ow, NULL, NULL, 0},
+      in, scratch, oh, band, kernel, 0);
 }
 
 /* dweight [cout, cin, k, k] += the correlation of dout with the padded
@@ -205,14 +218,7 @@ cg_conv2d_thin_wgrad (float *dweight, const float *doutput, const float *in,
 #endif
   g_return_if_fail (s->stride == 1 && 2 * s->pad == s->k - 1);
 
-  for (int y0 = 0; y0 < h; y0 += band) {
-    int y1 = MIN (y0 + band, h);
-    int rows = y1 - y0 + s->k - 1;
-    ThinJob job = { NULL, scratch, NULL, NULL, s, h, w, pw, y0,
-      (gsize) rows * pw, h, w, dweight, doutput, y1
-    };
-
-    pad_rows (scratch, in, s, h, w, y0, y0 + rows);
-    cg_parallel_for (s->cin * s->k, kernel, &job);
-  }
+  over_bands ((ThinJob) {
+      NULL, scratch, NULL, NULL, s, h, w, pw, 0, 0, h, w, dweight, doutput,
+      0}, in, scratch, h, band, kernel, s->cin * s->k);
 }
