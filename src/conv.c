@@ -249,24 +249,54 @@ adjoint_floats (const CgConvShape * s, int h, int w)
       (gsize) s->cin * (h + 2 * s->pad) * (w + 2 * s->pad);
 }
 
+/* Planes [c, h, w] and the same zero-padded by `pad` [c, h + 2 pad, w +
+ * 2 pad]: din += dpad's interior (fold), or dpad = din padded (pad), the
+ * channels split over the current pool. */
+typedef struct
+{
+  float *plain, *padded;
+  int h, w, pad;
+  gboolean fold;
+} PaddedJob;
+
+static void
+padded_channels (gpointer data, int c0, int c1)
+{
+  const PaddedJob *j = data;
+  int h = j->h, w = j->w, pad = j->pad, pw = w + 2 * pad;
+  gsize pp = (gsize) (h + 2 * pad) * pw;
+
+  for (int ch = c0; ch < c1; ch++) {
+    float *padded = j->padded + ch * pp;
+    if (!j->fold) {
+      memset (padded, 0, sizeof (float) * pad * pw);
+      memset (padded + (gsize) (h + pad) * pw, 0, sizeof (float) * pad * pw);
+    }
+    for (int y = 0; y < h; y++) {
+      float *prow = padded + (gsize) (y + pad) * pw;
+      float *row = j->plain + ((gsize) ch * h + y) * w;
+      if (j->fold) {
+        for (int x = 0; x < w; x++)
+          row[x] += prow[pad + x];
+      } else {
+        memset (prow, 0, sizeof (float) * pad);
+        memcpy (prow + pad, row, sizeof (float) * w);
+        memset (prow + pad + w, 0, sizeof (float) * pad);
+      }
+    }
+  }
+}
+
 static void
 fold_padded (float *din, const float *dpad, int c, int h, int w, int pad,
     CgPadMode mode)
 {
-  int pw = w + 2 * pad;
+  PaddedJob job = { din, (float *) dpad, h, w, pad, TRUE };
 
-  if (mode == CG_PAD_REFLECT) {
+  if (mode == CG_PAD_REFLECT)
     cg_reflect_pad_backward (din, dpad, c, h, w, pad);
-    return;
-  }
-  for (int ch = 0; ch < c; ch++)
-    for (int y = 0; y < h; y++) {
-      const float *src = dpad + ((gsize) ch * (h + 2 * pad) + y + pad) * pw +
-          pad;
-      float *dst = din + ((gsize) ch * h + y) * w;
-      for (int x = 0; x < w; x++)
-        dst[x] += src[x];
-    }
+  else
+    cg_parallel_for (c, padded_channels, &job);
 }
 
 /* ---- the same for 3x3 stride-1 pad-1 layers (the residual blocks), by
@@ -358,11 +388,10 @@ winograd_adjoint_backward (float *dinput, const float *doutput,
     cg_conv2d_winograd_prepare (u, wt, &a);
     prepared = u;
   }
-  memset (gpad, 0, sizeof (float) * s->cout * pp);
-  for (int c = 0; c < s->cout; c++)
-    for (int y = 0; y < h; y++)
-      memcpy (gpad + c * pp + (gsize) (y + 1) * pw + 1,
-          doutput + ((gsize) c * h + y) * w, sizeof (float) * w);
+  {
+    PaddedJob pad_job = { (float *) doutput, gpad, h, w, 1, FALSE };
+    cg_parallel_for (s->cout, padded_channels, &pad_job);
+  }
   cg_conv2d_winograd_forward (dpad, gpad, prepared, NULL, &a, ph, pw,
       scratch, col_cap);
   fold_padded (dinput, dpad, s->cin, h, w, 1, s->pad_mode);

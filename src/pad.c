@@ -1,6 +1,7 @@
 /* Reflection padding: the border mirrors the image without repeating the
  * edge pixel, as torch.nn.ReflectionPad2d does. */
 #include "layers.h"
+#include "parallel.h"
 
 #include <string.h>
 
@@ -53,23 +54,46 @@ cg_reflect_extend (float *planes, int c, int h, int w, int ph, int pw)
 
 /* ---- backward ---- */
 
-/* Each padded position's gradient goes back to the pixel it copied. */
+/* Each padded position's gradient goes back to the pixel it copied: per
+ * padded row, the row it mirrors takes the interior as one vector add and
+ * the few border columns one by one. Channels are split over the
+ * current pool. */
+typedef struct
+{
+  float *din;
+  const float *dout;
+  int h, w, pad;
+} PadBackJob;
+
+static void
+pad_backward_channels (gpointer data, int c0, int c1)
+{
+  const PadBackJob *j = data;
+  int h = j->h, w = j->w, pad = j->pad;
+  int ow = w + 2 * pad, oh = h + 2 * pad;
+
+  for (int ch = c0; ch < c1; ch++) {
+    const float *src = j->dout + (gsize) ch * oh * ow;
+    float *dst = j->din + (gsize) ch * h * w;
+    for (int y = 0; y < oh; y++) {
+      float *row = dst + (gsize) cg_reflect_index (y - pad, h) * w;
+      const float *orow = src + (gsize) y * ow;
+      for (int x = 0; x < w; x++)
+        row[x] += orow[pad + x];
+      for (int x = 0; x < pad; x++) {
+        row[cg_reflect_index (x - pad, w)] += orow[x];
+        row[cg_reflect_index (w + x, w)] += orow[pad + w + x];
+      }
+    }
+  }
+}
+
 void
 cg_reflect_pad_backward (float *dinput, const float *doutput, int c, int h,
     int w, int pad)
 {
-  int ow = w + 2 * pad, oh = h + 2 * pad;
-
-  for (int ch = 0; ch < c; ch++) {
-    const float *src = doutput + (gsize) ch * oh * ow;
-    float *dst = dinput + (gsize) ch * h * w;
-    for (int y = 0; y < oh; y++) {
-      float *row = dst + (gsize) cg_reflect_index (y - pad, h) * w;
-      const float *orow = src + (gsize) y * ow;
-      for (int x = 0; x < ow; x++)
-        row[cg_reflect_index (x - pad, w)] += orow[x];
-    }
-  }
+  PadBackJob job = { dinput, doutput, h, w, pad };
+  cg_parallel_for (c, pad_backward_channels, &job);
 }
 
 /* dst[x - x0] = src[x * stride + off] for x in [x0, x1), positions
