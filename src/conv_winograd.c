@@ -355,6 +355,7 @@ typedef struct
   const CgConvShape *s;
   gsize ld;
   int nt;
+  gboolean first;               /* the first band: dU = rather than += */
 } WgradJob;
 
 /* dU[e] += dM[e] . V[e]^T over the band's tiles: dM packed as A, V's
@@ -382,7 +383,7 @@ wgrad_gemms (gpointer data, int begin, int end)
     for (int c0 = 0; c0 < s->cin; c0 += CG_GEMM_NR)
       cg_gemm_panel_from_rows (panels + (gsize) c0 * j->nt, v + c0 * j->ld,
           j->ld, MIN (CG_GEMM_NR, s->cin - c0), j->nt);
-    cg_gemm_packed (s->cout, s->cin, j->nt, apacked, panels, TRUE,
+    cg_gemm_packed (s->cout, s->cin, j->nt, apacked, panels, !j->first,
         j->du + (gsize) e * s->cout * s->cin, s->cin);
   }
 }
@@ -443,7 +444,6 @@ cg_conv2d_winograd_wgrad (float *dweight, const float *doutput,
 
   g_return_if_fail (s->k == 3 && s->stride == 1 && s->pad == 1);
 
-  memset (du, 0, sizeof (float) * E * s->cout * s->cin);
   for (int ty0 = 0; ty0 < tiles_y; ty0 += band) {
     int ty1 = MIN (ty0 + band, tiles_y);
     int ntp = (ty1 - ty0) * (tiles_x + SPARE);
@@ -456,7 +456,7 @@ cg_conv2d_winograd_wgrad (float *dweight, const float *doutput,
     TransformJob grad_job = { dm, doutput, NULL, s, h, w, tiles_x, ty0, ty1,
       ld, CG_GEMM_NR, (gsize) s->cout * ld
     };
-    WgradJob gemms = { dm, v, du, dweight, s, ld, ntp };
+    WgradJob gemms = { dm, v, du, dweight, s, ld, ntp, ty0 == 0 };
 
     cg_parallel_for (s->cin, wide ? input_transform16 : input_transform8,
         &in_job);
@@ -465,7 +465,7 @@ cg_conv2d_winograd_wgrad (float *dweight, const float *doutput,
     cg_parallel_for (E, wgrad_gemms, &gemms);
   }
   {
-    WgradJob fold = { NULL, NULL, du, dweight, s, 0, 0 };
+    WgradJob fold = { NULL, NULL, du, dweight, s, 0, 0, FALSE };
     cg_parallel_for (s->cout, wgrad_weights, &fold);
   }
 }

@@ -2,6 +2,8 @@
 
 #include "gemm.h"
 
+#include <string.h>
+
 
 struct _CgPool
 {
@@ -154,6 +156,33 @@ cg_parallel_for (int n, CgParallelFunc func, gpointer data)
     return;
   }
   run_job (pool, n, MIN (n, pool->n_threads), FALSE, func, data);
+}
+
+/* Pieces of 64K floats: below that a hand-off costs more than it saves. */
+#define ZERO_PIECE ((gsize) 1 << 16)
+
+typedef struct
+{
+  float *p;
+  gsize n;
+} ZeroJob;
+
+static void
+zero_pieces (gpointer data, int begin, int end)
+{
+  const ZeroJob *j = data;
+  gsize b = (gsize) begin * ZERO_PIECE;
+  gsize e = MIN ((gsize) end * ZERO_PIECE, j->n);
+
+  memset (j->p + b, 0, sizeof (float) * (e - b));
+}
+
+void
+cg_parallel_zero (float *p, gsize n)
+{
+  ZeroJob job = { p, n };
+  cg_parallel_for ((int) ((n + ZERO_PIECE - 1) / ZERO_PIECE), zero_pieces,
+      &job);
 }
 
 typedef struct

@@ -43,6 +43,9 @@ void cg_parallel_for (int n, CgParallelFunc func, gpointer data);
 void cg_sgemm (gboolean trans_a, int m, int n, int k, const float *a,
     int lda, const float *b, int ldb, gboolean accumulate, float *c, int ldc);
 
+/* memset (p, 0, n floats), in pieces over the current pool. */
+void cg_parallel_zero (float *p, gsize n);
+
 /* A scratch buffer of at least `n_floats` for the calling thread, kept
  * (and grown when asked for more) for the thread's life: kernels running
  * on the pool get working rows without allocating per frame. */

@@ -24,24 +24,48 @@ const char *const cg_loss_names[CG_N_LOSSES] = {
 
 /* ---- Adam ---- */
 
+typedef struct
+{
+  CgTrainNet *net;
+  float beta1, one_minus_beta1, beta2, one_minus_beta2, sqrt_bc2, eps, step;
+} AdamJob;
+
+#define ADAM_PIECE 65536
+
+static void
+adam_pieces (gpointer data, int begin, int end)
+{
+  const AdamJob *j = data;
+  CgTrainNet *net = j->net;
+  gsize b = (gsize) begin * ADAM_PIECE;
+  gsize n = MIN ((gsize) end * ADAM_PIECE, net->n_floats) - b;
+
+  /* In place: ORC works element by element, so an output may alias the
+   * input at the same index despite the generated prototype's restrict. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wrestrict"
+  cg_orc_adam (net->param + b, net->m + b, net->v + b, net->param + b,
+      net->m + b, net->v + b, net->grad + b, j->beta1, j->one_minus_beta1,
+      j->beta2, j->one_minus_beta2, j->sqrt_bc2, j->eps, j->step, (int) n);
+#pragma GCC diagnostic pop
+}
+
 void
 cg_adam_update (CgTrainNet * net, double lr, double beta1, double beta2,
     double eps, gint64 step)
 {
   double bc1 = 1.0 - pow (beta1, (double) step);
   double bc2 = 1.0 - pow (beta2, (double) step);
-
   /* PyTorch: denom = sqrt (v) / sqrt (bc2) + eps; p -= lr / bc1 * m / denom.
-   * Padding between tensors has zero gradients and stays zero. */
-/* In place: ORC works element by element, so an output may alias the
- * input at the same index despite the generated prototype's restrict. */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wrestrict"
-  cg_orc_adam (net->param, net->m, net->v, net->param, net->m, net->v,
-      net->grad, (float) beta1, (float) (1.0 - beta1), (float) beta2,
-      (float) (1.0 - beta2), (float) sqrt (bc2), (float) eps,
-      (float) (-lr / bc1), (int) net->n_floats);
-#pragma GCC diagnostic pop
+   * Padding between tensors has zero gradients and stays zero. Pieces of
+   * the buffers go to the current pool. */
+  AdamJob job = { net, (float) beta1, (float) (1.0 - beta1), (float) beta2,
+    (float) (1.0 - beta2), (float) sqrt (bc2), (float) eps,
+    (float) (-lr / bc1)
+  };
+
+  cg_parallel_for ((int) ((net->n_floats + ADAM_PIECE - 1) / ADAM_PIECE),
+      adam_pieces, &job);
   cg_train_net_params_changed (net);
 }
 

@@ -228,7 +228,7 @@ cg_train_net_init_normal (CgTrainNet * net, CgRng * rng, double gain)
 void
 cg_train_net_zero_grad (CgTrainNet * net)
 {
-  memset (net->grad, 0, net->n_floats * sizeof (float));
+  cg_parallel_zero (net->grad, net->n_floats);
 }
 
 /* ---- the tape ---- */
@@ -570,8 +570,8 @@ cg_tape_backward (CgTape * t, CgTrainNet * net, const float *dout,
   /* Every output gradient is summed into from its consumers: zero them. */
   for (int i = 0; i < t->n_layers; i++) {
     const Layer *l = &t->layers[i];
-    memset (SLOT (t, l->gout), 0,
-        sizeof (float) * l->shape.cout * l->out_h * l->out_w);
+    cg_parallel_zero (SLOT (t, l->gout),
+        (gsize) l->shape.cout * l->out_h * l->out_w);
   }
   memcpy (SLOT (t, last->gout), dout,
       sizeof (float) * last->shape.cout * last->out_h * last->out_w);
@@ -596,17 +596,17 @@ cg_tape_backward (CgTape * t, CgTrainNet * net, const float *dout,
         break;
       case POST_IN_RELU:
         cg_relu_backward (g, g, out, n);
-        memset (gpre, 0, sizeof (float) * n);
+        cg_parallel_zero (gpre, n);
         cg_instance_norm_backward (gpre, g, pre, c, hw);
         break;
       case POST_IN_ADD:
         cg_add_backward (SLOT (t, t->layers[l->residual].gout), g, n);
-        memset (gpre, 0, sizeof (float) * n);
+        cg_parallel_zero (gpre, n);
         cg_instance_norm_backward (gpre, g, pre, c, hw);
         break;
       case POST_IN_LRELU:
         cg_leaky_relu_backward (g, g, out, n);
-        memset (gpre, 0, sizeof (float) * n);
+        cg_parallel_zero (gpre, n);
         cg_instance_norm_backward (gpre, g, pre, c, hw);
         break;
       case POST_LRELU:
