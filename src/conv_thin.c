@@ -152,16 +152,6 @@ taps_wgrad (const ThinJob * j, int ci, int ky)
 #undef THIN_WGRAD
 #endif
 
-static CgParallelFunc
-thin_rows_kernel (void)
-{
-#ifdef CG_HAVE_AVX512_KERNELS
-  if (cg_cpu_use_avx512 ())
-    return thin_rows_v16;
-#endif
-  return thin_rows_v8;
-}
-
 /* Output rows band by band: the band's padded input rows into `scratch`
  * (output rows [y0, y1) read padded rows [y0, y1 + k - 1)), then `kernel`
  * over `jobs` jobs (0: one per output row of the band). */
@@ -190,7 +180,7 @@ cg_conv2d_thin_forward (float *out, const float *in, const float *weight,
   int pw = w + 2 * s->pad;
   int oh = h + 2 * s->pad - s->k + 1, ow = pw - s->k + 1;
   int band = thin_band (s, oh, pw, budget);
-  CgParallelFunc kernel = thin_rows_kernel ();
+  CgParallelFunc kernel = CG_CPU_KERNEL (thin_rows_v8, thin_rows_v16);
 
   g_return_if_fail (s->stride == 1 && 2 * s->pad >= s->k - 1);
   g_return_if_fail (s->pad_mode == CG_PAD_ZERO || 2 * s->pad == s->k - 1);
@@ -210,12 +200,8 @@ cg_conv2d_thin_wgrad (float *dweight, const float *doutput, const float *in,
 {
   int pw = w + 2 * s->pad;
   int band = thin_band (s, h, pw, budget);
-  CgParallelFunc kernel = thin_wgrad_v8;
+  CgParallelFunc kernel = CG_CPU_KERNEL (thin_wgrad_v8, thin_wgrad_v16);
 
-#ifdef CG_HAVE_AVX512_KERNELS
-  if (cg_cpu_use_avx512 ())
-    kernel = thin_wgrad_v16;
-#endif
   g_return_if_fail (s->stride == 1 && 2 * s->pad == s->k - 1);
 
   over_bands ((ThinJob) {

@@ -288,11 +288,10 @@ cg_conv2d_winograd_forward (float *out, const float *in,
   int tiles_y = (h + OT - 1) / OT, tiles_x = (w + OT - 1) / OT;
   int band = band_tile_rows (s, tiles_y, tiles_x, budget);
   gsize uplane = cg_gemm_packed_a_floats (s->cout, s->cin);
-#ifdef CG_HAVE_AVX512_KERNELS
-  gboolean wide = cg_cpu_use_avx512 ();
-#else
-  const gboolean wide = FALSE;
-#endif
+  CgParallelFunc input_transform = CG_CPU_KERNEL (input_transform8,
+      input_transform16);
+  CgParallelFunc output_transform = CG_CPU_KERNEL (output_transform8,
+      output_transform16);
 
   g_return_if_fail (s->k == 3 && s->stride == 1 && s->pad == 1);
 
@@ -310,11 +309,9 @@ cg_conv2d_winograd_forward (float *out, const float *in,
     };
     GemmSet gemms = { prepared, v, m, s, uplane, vplane, ntp };
 
-    cg_parallel_for (s->cin, wide ? input_transform16 : input_transform8,
-        &in_job);
+    cg_parallel_for (s->cin, input_transform, &in_job);
     cg_parallel_for (E, domain_gemms, &gemms);
-    cg_parallel_for (s->cout, wide ? output_transform16 : output_transform8,
-        &out_job);
+    cg_parallel_for (s->cout, output_transform, &out_job);
   }
 }
 
@@ -436,11 +433,10 @@ cg_conv2d_winograd_wgrad (float *dweight, const float *doutput,
   int band = wgrad_band_rows (s, h, w, budget);
   float *du = scratch;
   float *bandbuf = du + (gsize) E * s->cout * s->cin;
-#ifdef CG_HAVE_AVX512_KERNELS
-  gboolean wide = cg_cpu_use_avx512 ();
-#else
-  const gboolean wide = FALSE;
-#endif
+  CgParallelFunc input_transform = CG_CPU_KERNEL (input_transform8,
+      input_transform16);
+  CgParallelFunc grad_transform = CG_CPU_KERNEL (grad_transform8,
+      grad_transform16);
 
   g_return_if_fail (s->k == 3 && s->stride == 1 && s->pad == 1);
 
@@ -458,10 +454,8 @@ cg_conv2d_winograd_wgrad (float *dweight, const float *doutput,
     };
     WgradJob gemms = { dm, v, du, dweight, s, ld, ntp, ty0 == 0 };
 
-    cg_parallel_for (s->cin, wide ? input_transform16 : input_transform8,
-        &in_job);
-    cg_parallel_for (s->cout, wide ? grad_transform16 : grad_transform8,
-        &grad_job);
+    cg_parallel_for (s->cin, input_transform, &in_job);
+    cg_parallel_for (s->cout, grad_transform, &grad_job);
     cg_parallel_for (E, wgrad_gemms, &gemms);
   }
   {

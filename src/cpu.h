@@ -16,6 +16,15 @@ G_BEGIN_DECLS
 
 gboolean cg_cpu_use_avx512 (void);
 
+/* The kernel to run of a pair compiled for 8 and 16 floats: the second
+ * only exists (and is only named) where CG_HAVE_AVX512_KERNELS. */
+#ifdef CG_HAVE_AVX512_KERNELS
+#define CG_CPU_KERNEL(portable, avx512) \
+  (cg_cpu_use_avx512 () ? (avx512) : (portable))
+#else
+#define CG_CPU_KERNEL(portable, avx512) (portable)
+#endif
+
 /* TRUE: every kernel takes its portable form (cg_gemm runs OpenBLAS).
  * Not thread-safe; set it before any work. */
 void cg_cpu_force_portable (gboolean force);
