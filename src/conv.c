@@ -317,14 +317,12 @@ winograd_adjoint_shape (const CgConvShape * s)
   return a;
 }
 
-/* Few output or input channels, stride 1, "same" padding (the
- * generator's 7x7 layers from and to RGB): the weight gradient directly
- * (conv_thin.c). */
+/* The adjoint convolution of a layer to few channels has those few as
+ * its input: the thin kernel runs it, at wider zero padding (any k). */
 static gboolean
-use_thin_wgrad (const CgConvShape * s)
+use_thin_adjoint (const CgConvShape * s)
 {
-  return s->stride == 1 && 2 * s->pad == s->k - 1 && (s->cout <= 4
-      || s->cin <= 4);
+  return s->cout <= 4;
 }
 
 #define ROUND16(n) (((gsize) (n) + 15) & ~(gsize) 15)
@@ -422,12 +420,12 @@ cg_conv2d_backward_col_floats (const CgConvShape * s, int h, int w,
   if (use_winograd_adjoint (s)) {
     cols = MAX (cols, winograd_adjoint_floats (s, h, w, col_cap));
     cols = MAX (cols, cg_conv2d_winograd_wgrad_floats (s, h, w, col_cap));
-  } else if (use_thin_wgrad (s))
+  } else if (cg_conv2d_thin_preferred (s))
     cols = MAX (cols, cg_conv2d_thin_scratch_floats (s, h, w, col_cap));
   else if (use_adjoint (s)) {
     CgConvShape a = {.cin = s->cout,.cout = s->cin,.k = s->k,.stride =
           1,.pad = s->k - 1,.pad_mode = CG_PAD_ZERO };
-    cols = MAX (cols, s->cout <= 4 ?
+    cols = MAX (cols, use_thin_adjoint (s) ?
         cg_conv2d_thin_scratch_floats (&a, oh, ow, col_cap) :
         cg_conv2d_col_floats (&a, oh, ow, col_cap));
   }
@@ -451,7 +449,7 @@ adjoint_backward (float *dinput, const float *doutput, const float *weight,
       for (int t = 0; t < k * k; t++)
         wt[((gsize) ci * s->cout + co) * k * k + (k * k - 1 - t)] =
             weight[((gsize) co * s->cin + ci) * k * k + t];
-  if (s->cout <= 4)
+  if (use_thin_adjoint (s))
     cg_conv2d_thin_forward (dpad, doutput, wt, NULL, &a, oh, ow, col,
         col_cap);
   else
@@ -554,7 +552,7 @@ cg_conv2d_backward (float *dinput, float *dweight, float *dbias,
     cg_conv2d_winograd_wgrad (dweight, doutput, input, s, h, w, col,
         col_cap);
     dweight = NULL;
-  } else if (dweight && use_thin_wgrad (s)) {
+  } else if (dweight && cg_conv2d_thin_preferred (s)) {
     cg_conv2d_thin_wgrad (dweight, doutput, input, s, h, w, col, col_cap);
     dweight = NULL;
   }

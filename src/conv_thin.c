@@ -17,6 +17,18 @@
 
 #include <string.h>
 
+/* Where the direct kernels beat a GEMM: stride 1, "same" padding, few
+ * channels on one side (generator.c's chooser has the measurements). */
+#define THIN_MAX_OUT 4
+#define THIN_MAX_IN 4
+
+gboolean
+cg_conv2d_thin_preferred (const CgConvShape * s)
+{
+  return s->stride == 1 && 2 * s->pad == s->k - 1
+      && (s->cout <= THIN_MAX_OUT || s->cin <= THIN_MAX_IN);
+}
+
 static int
 thin_band (const CgConvShape * s, int oh, int pw, gsize budget)
 {

@@ -166,9 +166,8 @@ build_layers (CgGenerator * gen)
  *   into the GEMM kernel's panels (conv_panels.c); transposed
  *   convolutions phase by phase the same way.
  * (Measured before the AVX-512 GEMM kernel and the panel paths; the
- * thin/im2col thresholds still held when rechecked with --path.) */
-#define THIN_MAX_OUT 4
-#define THIN_MAX_IN 4
+ * thin/im2col thresholds, in cg_conv2d_thin_preferred, still held when
+ * rechecked with --path.) */
 
 static CgConvPath
 choose_path (const Layer * l, CgConvPath forced)
@@ -191,7 +190,7 @@ choose_path (const Layer * l, CgConvPath forced)
   }
   if (winograd)
     return CG_CONV_PATH_WINOGRAD;
-  if (thin && (s->cout <= THIN_MAX_OUT || s->cin <= THIN_MAX_IN))
+  if (l->op == OP_CONV && cg_conv2d_thin_preferred (s))
     return CG_CONV_PATH_THIN;
   return CG_CONV_PATH_IM2COL;
 }

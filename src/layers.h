@@ -68,6 +68,10 @@ gsize cg_conv2d_thin_scratch_floats (const CgConvShape * s, int h, int w,
 void cg_conv2d_thin_forward (float *out, const float *in,
     const float *weight, const float *bias, const CgConvShape * s, int h,
     int w, float *scratch, gsize budget);
+/* Stride 1, "same" padding and at most 4 channels in or out: where these
+ * kernels beat im2col (the generator's, the trainer's and the backward's
+ * choice). */
+gboolean cg_conv2d_thin_preferred (const CgConvShape * s);
 /* Its weight gradient (accumulated), in the same scratch. */
 void cg_conv2d_thin_wgrad (float *dweight, const float *doutput,
     const float *input, const CgConvShape * s, int h, int w, float *scratch,

@@ -364,8 +364,7 @@ choose_path (const Layer * l)
     return PATH_IM2COL;
   if (s->k == 3 && s->stride == 1 && s->pad == 1)
     return PATH_WINOGRAD;
-  if (s->stride == 1 && 2 * s->pad == s->k - 1 && (s->cout <= 4
-          || s->cin <= 4))
+  if (cg_conv2d_thin_preferred (s))
     return PATH_THIN;
   return PATH_IM2COL;
 }
