@@ -417,12 +417,15 @@ cg_conv2d_backward_col_floats (const CgConvShape * s, int h, int w,
   cols = backward_rows (s) * ow * cg_band_rows (backward_rows (s), ow, oh,
       col_cap);
 
+  /* each gradient's path in turn, as cg_conv2d_backward picks them */
   if (use_winograd_adjoint (s)) {
     cols = MAX (cols, winograd_adjoint_floats (s, h, w, col_cap));
     cols = MAX (cols, cg_conv2d_winograd_wgrad_floats (s, h, w, col_cap));
-  } else if (cg_conv2d_thin_preferred (s))
+    return cols;
+  }
+  if (cg_conv2d_thin_preferred (s))
     cols = MAX (cols, cg_conv2d_thin_scratch_floats (s, h, w, col_cap));
-  else if (use_adjoint (s)) {
+  if (use_adjoint (s)) {
     CgConvShape a = {.cin = s->cout,.cout = s->cin,.k = s->k,.stride =
           1,.pad = s->k - 1,.pad_mode = CG_PAD_ZERO };
     cols = MAX (cols, use_thin_adjoint (s) ?
