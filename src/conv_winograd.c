@@ -177,7 +177,7 @@ typedef struct
   const float *bias;
   const CgConvShape *s;
   int h, w, tiles_x, ty0, ty1;
-  gsize cstride, pstride, estride;      /* V's or dM's layout */
+  gsize cstride, pstride, estride;      /* V's layout; dM's: no pstride */
 } TransformJob;
 
 /* Padded row `py` (reflect or zero; zero past the padded edge) into `dst`
@@ -450,7 +450,7 @@ cg_conv2d_winograd_wgrad (float *dweight, const float *doutput,
       ld, CG_GEMM_NR, (gsize) s->cin * ld
     };
     TransformJob grad_job = { dm, doutput, NULL, s, h, w, tiles_x, ty0, ty1,
-      ld, CG_GEMM_NR, (gsize) s->cout * ld
+      ld, 0, (gsize) s->cout * ld
     };
     WgradJob gemms = { dm, v, du, dweight, s, ld, ntp, ty0 == 0 };
 

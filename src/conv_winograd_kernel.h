@@ -190,9 +190,10 @@ OUTPUT_TRANSFORM (gpointer data, int co0, int co1)
 } G_STMT_END
 
 /* dM [e][co][t] = A dY_t A^T, the adjoint of OUTPUT_TRANSFORM, channels
- * [co0, co1) of dY (src) into plain rows of dM (buf, layout as V's).
- * Spare tiles and the parts of tiles past the edge had their outputs
- * dropped, so their gradient is zero. */
+ * [co0, co1) of dY (src) into plain rows of dM (buf): row co of element e
+ * at e * estride + co * cstride, the band's ntp tiles only (the products
+ * read no further). Spare tiles and the parts of tiles past the edge had
+ * their outputs dropped, so their gradient is zero. */
 TRANSFORM_ATTRS static void
 GRAD_TRANSFORM (gpointer data, int co0, int co1)
 {
@@ -200,7 +201,6 @@ GRAD_TRANSFORM (gpointer data, int co0, int co1)
   int h = j->h, w = j->w, tiles_x = j->tiles_x, txp = tiles_x + SPARE;
   int ntp = (j->ty1 - j->ty0) * txp;
   gsize estride = j->estride;
-  gsize tail = j->pstride - ntp % j->pstride;
 
   for (int co = co0; co < co1; co++) {
     const float *plane = j->src + (gsize) co * h * w;
@@ -246,9 +246,6 @@ GRAD_TRANSFORM (gpointer data, int co0, int co1)
         }
       }
     }
-    if (tail != j->pstride)
-      for (int e = 0; e < E; e++)
-        memset (dm + (gsize) e * estride + ntp, 0, sizeof (float) * tail);
   }
 }
 
