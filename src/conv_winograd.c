@@ -158,6 +158,30 @@ panel_tiles (int ntp)
   return ((gsize) ntp + CG_GEMM_NR - 1) / CG_GEMM_NR * CG_GEMM_NR;
 }
 
+/* The stride between the 36 domain elements' planes of V, M or dM: an
+ * odd number of 64-byte lines. The transforms write (or read) all 36
+ * planes in turn; at a multiple of 4 KiB apart, as 64 channels of whole
+ * panels always are, the 36 streams fell into one set of the L1 cache
+ * and the input transform took twice as long. */
+static inline gsize
+element_stride (gsize floats)
+{
+  gsize lines = (floats + 15) / 16;
+  return (lines | 1) * 16;
+}
+
+static inline gsize
+v_stride (const CgConvShape * s, int ntp)
+{
+  return element_stride ((gsize) s->cin * panel_tiles (ntp));
+}
+
+static inline gsize
+m_stride (const CgConvShape * s, int ntp)
+{
+  return element_stride ((gsize) s->cout * ntp);
+}
+
 gsize
 cg_conv2d_winograd_scratch_floats (const CgConvShape * s, int h, int w,
     gsize budget)
@@ -166,8 +190,7 @@ cg_conv2d_winograd_scratch_floats (const CgConvShape * s, int h, int w,
   int rows = band_tile_rows (s, tiles_y, tiles_x, budget);
   int ntp = rows * (tiles_x + SPARE);
   /* + 16: the output transform reads whole vectors past the last tile */
-  return (gsize) E *(s->cin * panel_tiles (ntp) + (gsize) s->cout * ntp) +
-      16;
+  return (gsize) E *(v_stride (s, ntp) + m_stride (s, ntp)) + 16;
 }
 
 typedef struct
@@ -224,12 +247,13 @@ padded_row (float *dst, const float *plane, const CgConvShape * s, int h,
   o[3] = x[1] - x[2] + 8 * (x[3] - x[4]) + x[5]; \
 } G_STMT_END
 
-/* A row of q: the band's tiles, the +1 tap past the last, rounded up for
- * whole-vector loads of up to 16 floats. */
+/* A row of q: the band's tiles, then room for whole-vector stores of 16
+ * tiles from the last tile row's first and loads of 16 from the +1 tap
+ * past the last tile, rounded up to 16 floats. */
 static inline gsize
 q_stride (int ntp)
 {
-  return ((gsize) ntp + 1 + 16) & ~(gsize) 15;
+  return ((gsize) ntp + 16 + 15) & ~(gsize) 15;
 }
 
 gsize
@@ -262,7 +286,7 @@ typedef struct
   const float *u, *v;
   float *m;
   const CgConvShape *s;
-  gsize uplane, vplane;
+  gsize uplane, vplane, mplane;
   int nt;
 } GemmSet;
 
@@ -276,7 +300,7 @@ domain_gemms (gpointer data, int begin, int end)
 
   for (int e = begin; e < end; e++)
     cg_gemm_packed (s->cout, g->nt, s->cin, g->u + e * g->uplane,
-        g->v + e * g->vplane, FALSE, g->m + (gsize) e * s->cout * g->nt,
+        g->v + e * g->vplane, FALSE, g->m + (gsize) e * g->mplane,
         g->nt);
 }
 
@@ -298,16 +322,16 @@ cg_conv2d_winograd_forward (float *out, const float *in,
   for (int ty0 = 0; ty0 < tiles_y; ty0 += band) {
     int ty1 = MIN (ty0 + band, tiles_y);
     int ntp = (ty1 - ty0) * (tiles_x + SPARE);
-    gsize vplane = (gsize) s->cin * panel_tiles (ntp);
+    gsize vplane = v_stride (s, ntp), mplane = m_stride (s, ntp);
     float *v = scratch;
     float *m = scratch + E * vplane;
     TransformJob in_job = { v, in, NULL, s, h, w, tiles_x, ty0, ty1,
       CG_GEMM_NR, (gsize) s->cin * CG_GEMM_NR, vplane
     };
     TransformJob out_job = { out, m, bias, s, h, w, tiles_x, ty0, ty1, 0, 0,
-      0
+      mplane
     };
-    GemmSet gemms = { prepared, v, m, s, uplane, vplane, ntp };
+    GemmSet gemms = { prepared, v, m, s, uplane, vplane, mplane, ntp };
 
     cg_parallel_for (s->cin, input_transform, &in_job);
     cg_parallel_for (E, domain_gemms, &gemms);
@@ -324,7 +348,9 @@ cg_conv2d_winograd_forward (float *out, const float *in,
 static gsize
 wgrad_band_floats (const CgConvShape * s, int ntp)
 {
-  return (gsize) E *(s->cin + s->cout) * panel_tiles (ntp);
+  gsize ld = panel_tiles (ntp);
+  return (gsize) E *(element_stride ((gsize) s->cin * ld) +
+      element_stride ((gsize) s->cout * ld));
 }
 
 static int
@@ -350,7 +376,7 @@ typedef struct
   const float *dm, *v;
   float *du, *dweight;
   const CgConvShape *s;
-  gsize ld;
+  gsize ld, vstride, dmstride;
   int nt;
   gboolean first;               /* the first band: dU = rather than += */
 } WgradJob;
@@ -374,8 +400,8 @@ wgrad_gemms (gpointer data, int begin, int end)
   float *panels = apacked + cg_gemm_packed_a_floats (s->cout, j->nt);
 
   for (int e = begin; e < end; e++) {
-    const float *v = j->v + e * s->cin * j->ld;
-    cg_gemm_pack_a (FALSE, s->cout, j->nt, j->dm + e * s->cout * j->ld,
+    const float *v = j->v + e * j->vstride;
+    cg_gemm_pack_a (FALSE, s->cout, j->nt, j->dm + e * j->dmstride,
         (int) j->ld, apacked);
     for (int c0 = 0; c0 < s->cin; c0 += CG_GEMM_NR)
       cg_gemm_panel_from_rows (panels + (gsize) c0 * j->nt, v + c0 * j->ld,
@@ -444,22 +470,26 @@ cg_conv2d_winograd_wgrad (float *dweight, const float *doutput,
     int ty1 = MIN (ty0 + band, tiles_y);
     int ntp = (ty1 - ty0) * (tiles_x + SPARE);
     gsize ld = panel_tiles (ntp);
+    gsize vstride = element_stride ((gsize) s->cin * ld);
+    gsize dmstride = element_stride ((gsize) s->cout * ld);
     float *v = bandbuf;
-    float *dm = v + E * s->cin * ld;
+    float *dm = v + E * vstride;
     TransformJob in_job = { v, in, NULL, s, h, w, tiles_x, ty0, ty1,
-      ld, CG_GEMM_NR, (gsize) s->cin * ld
+      ld, CG_GEMM_NR, vstride
     };
     TransformJob grad_job = { dm, doutput, NULL, s, h, w, tiles_x, ty0, ty1,
-      ld, 0, (gsize) s->cout * ld
+      ld, 0, dmstride
     };
-    WgradJob gemms = { dm, v, du, dweight, s, ld, ntp, ty0 == 0 };
+    WgradJob gemms = { dm, v, du, dweight, s, ld, vstride, dmstride, ntp,
+      ty0 == 0
+    };
 
     cg_parallel_for (s->cin, input_transform, &in_job);
     cg_parallel_for (s->cout, grad_transform, &grad_job);
     cg_parallel_for (E, wgrad_gemms, &gemms);
   }
   {
-    WgradJob fold = { NULL, NULL, du, dweight, s, 0, 0, FALSE };
+    WgradJob fold = { NULL, NULL, du, dweight, s, 0, 0, 0, 0, FALSE };
     cg_parallel_for (s->cout, wgrad_weights, &fold);
   }
 }

@@ -21,11 +21,9 @@ typedef float VF __attribute__ ((vector_size (VW * sizeof (float))));
  * them (the scalar split was 3x the transform's own work). */
 static inline __attribute__ ((always_inline, target ("avx512f")))
 void
-deinterleave4x16 (const float *src, float *d0, float *d1, float *d2,
-    float *d3)
+deinterleave4x16 (__m512 a0, __m512 a1, __m512 a2, __m512 a3, float *d0,
+    float *d1, float *d2, float *d3)
 {
-  __m512 a0 = _mm512_loadu_ps (src), a1 = _mm512_loadu_ps (src + 16);
-  __m512 a2 = _mm512_loadu_ps (src + 32), a3 = _mm512_loadu_ps (src + 48);
   float *dst[4] = { d0, d1, d2, d3 };
 
   for (int p = 0; p < 4; p++) {
@@ -36,6 +34,36 @@ deinterleave4x16 (const float *src, float *d0, float *d1, float *d2,
     __m512 hi = _mm512_permutex2var_ps (a2, idx, a3);
     _mm512_storeu_ps (dst[p], _mm512_shuffle_f32x4 (lo, hi, 0x44));
   }
+}
+
+/* Floats [px0, px0 + 16) of a padded row (pad 1: px = x + 1; zero past
+ * the padded edge), loaded straight from the image row `src`. Copying
+ * the row into a buffer first cost more than the transform: the
+ * deinterleave's vector loads straddled the copy's stores and waited for
+ * them to retire. */
+static inline __attribute__ ((always_inline, target ("avx512f")))
+__m512
+padded_chunk (const float *src, int w, gboolean reflect, int px0)
+{
+  int lo, hi, l;
+  __m512 v;
+
+  if (px0 >= 1 && px0 + 16 <= w + 1)
+    return _mm512_loadu_ps (src + px0 - 1);
+  lo = MAX (0, 1 - px0);
+  hi = CLAMP (w + 1 - px0, 0, 16);
+  v = _mm512_maskz_loadu_ps (hi > lo ? (__mmask16) ((0xffffu >> (16 - hi)) &
+          (0xffffu << lo)) : 0, src + px0 - 1);
+  if (reflect) {
+    if (px0 == 0)
+      v = _mm512_mask_mov_ps (v, 1,
+          _mm512_set1_ps (src[cg_reflect_index (-1, w)]));
+    l = w + 1 - px0;
+    if (l >= 0 && l < 16)
+      v = _mm512_mask_mov_ps (v, (__mmask16) (1u << l),
+          _mm512_set1_ps (src[cg_reflect_index (w, w)]));
+  }
+  return v;
 }
 #endif
 
@@ -61,6 +89,9 @@ INPUT_TRANSFORM (gpointer data, int ci0, int ci1)
   int last = ntp / CG_GEMM_NR, used = ntp % CG_GEMM_NR;
   float *row = cg_thread_scratch ((gsize) pw + 4 * T * qs);
   float *q = row + pw;
+#if VW == 16
+  gboolean reflect = s->pad_mode == CG_PAD_REFLECT;
+#endif
 
   for (int ci = ci0; ci < ci1; ci++) {
     const float *plane = j->src + (gsize) ci * h * w;
@@ -73,18 +104,30 @@ INPUT_TRANSFORM (gpointer data, int ci0, int ci1)
             q + (gsize) (1 * T + r) * qs + t0, *q2 =
             q + (gsize) (2 * T + r) * qs + t0, *q3 =
             q + (gsize) (3 * T + r) * qs + t0;
-        padded_row (row, plane, s, h, w, ty * OT + r, pw);
-        int tx = 0;
 #if VW == 16
-        for (; tx + 16 <= txp; tx += 16)
-          deinterleave4x16 (row + OT * tx, q0 + tx, q1 + tx, q2 + tx, q3 + tx);
-#endif
-        for (; tx < txp; tx++) {
+        /* whole vectors, also past the row's last tile: what lands
+         * there is overwritten by the next tile row or zeroed below */
+        int py = ty * OT + r, iy = py - 1;
+        const float *src = NULL;
+        if (py < h + 2 && (reflect || (iy >= 0 && iy < h)))
+          src = plane + (gsize) cg_reflect_index (iy, h) * w;
+        for (int tx = 0; tx < txp; tx += 16) {
+          __m512 a[4];
+          for (int k = 0; k < 4; k++)
+            a[k] = src ? padded_chunk (src, w, reflect, OT * tx + 16 * k) :
+                _mm512_setzero_ps ();
+          deinterleave4x16 (a[0], a[1], a[2], a[3], q0 + tx, q1 + tx,
+              q2 + tx, q3 + tx);
+        }
+#else
+        padded_row (row, plane, s, h, w, ty * OT + r, pw);
+        for (int tx = 0; tx < txp; tx++) {
           q0[tx] = row[OT * tx];
           q1[tx] = row[OT * tx + 1];
           q2[tx] = row[OT * tx + 2];
           q3[tx] = row[OT * tx + 3];
         }
+#endif
       }
     for (int p = 0; p < 4; p++)
       for (int r = 0; r < T; r++)
@@ -132,10 +175,9 @@ TRANSFORM_ATTRS static void
 OUTPUT_TRANSFORM (gpointer data, int co0, int co1)
 {
   const TransformJob *j = data;
-  const CgConvShape *s = j->s;
   int h = j->h, w = j->w, tiles_x = j->tiles_x, txp = tiles_x + SPARE;
   int ntp = (j->ty1 - j->ty0) * txp;
-  gsize estride = (gsize) s->cout * ntp;
+  gsize estride = j->estride;
 
   for (int co = co0; co < co1; co++) {
     float *plane = j->buf + (gsize) co * h * w;
