@@ -260,7 +260,7 @@ interleave2 (float *dst, const float *c0, const float *c1, float bias, int n)
 }
 
 /* Gather phase (a, b)'s columns for the block's nb input pixels from n0
- * into the panels and multiply: c [cout, nb]. */
+ * into the panels and multiply: c [cout, nb], rows j->nb apart. */
 static void
 phase_product (const PhaseJob * j, int a, int b, gsize n0, int nb,
     float *panels, float *row, float *c)
@@ -294,7 +294,7 @@ phase_product (const PhaseJob * j, int a, int b, gsize n0, int nb,
         to_panels (panels, k, (ci * ny + ty) * nx + tx, row, nb);
       }
   }
-  cg_gemm_packed (s->cout, nb, k, prepared, panels, FALSE, c, nb);
+  cg_gemm_packed (s->cout, nb, k, prepared, panels, FALSE, c, j->nb);
 }
 
 /* Tasks are (row phase a, block of input pixels); each computes every
