@@ -74,10 +74,92 @@ cg_conv2d_panels_thread_floats (const CgConvShape * s)
   return (gsize) k *nb + nb;
 }
 
+/* The input, padded and split by column phase, which the gather reads:
+ * row py of channel ci (py over the padded rows) holds the padded row's
+ * columns r, r + stride, r + 2 stride, ... for each phase r in turn,
+ * split_width of each. Tap (ky, kx) of output pixel (oy, ox) is then
+ * element ox + kx / stride of phase kx % stride of row oy * stride + ky:
+ * every span of the gather is one contiguous copy. Gathering with the
+ * stride and the borders, element by element, took longer than the
+ * layer's multiply-adds. */
+static inline int
+split_width (const CgConvShape * s, int w)
+{
+  return (w + 2 * s->pad + s->stride - 1) / s->stride;
+}
+
+gsize
+cg_conv2d_panels_scratch_floats (const CgConvShape * s, int h, int w)
+{
+  return (gsize) s->cin * (h + 2 * s->pad) * s->stride * split_width (s, w);
+}
+
+typedef struct
+{
+  float *split;
+  const float *in;
+  const CgConvShape *s;
+  int h, w;
+} SplitJob;
+
+/* Column px of a padded row (src NULL: a zero row) */
+static inline float
+padded_at (const float *src, const CgConvShape * s, int w, int px)
+{
+  int x = px - s->pad;
+  if (!src || ((x < 0 || x >= w) && s->pad_mode == CG_PAD_ZERO))
+    return 0.0f;
+  return src[x < 0 || x >= w ? cg_reflect_index (x, w) : x];
+}
+
+/* Rows [begin, end) of the split input, over channels x padded rows. */
+CG_SIMD_CLONES static void
+split_rows (gpointer data, int begin, int end)
+{
+  const SplitJob *j = data;
+  const CgConvShape *s = j->s;
+  int st = s->stride, pad = s->pad, w = j->w, ph = j->h + 2 * pad;
+  int pws = split_width (s, w);
+
+  for (int rr = begin; rr < end; rr++) {
+    int ci = rr / ph, iy = rr % ph - pad;
+    float *d = j->split + (gsize) rr * st * pws;
+    const float *src = NULL;
+    int j0 = 0, j1 = 0;         /* [j0, j1) of each phase done already */
+
+    if ((iy >= 0 && iy < j->h) || s->pad_mode == CG_PAD_REFLECT)
+      src = j->in + ((gsize) ci * j->h + cg_reflect_index (iy, j->h)) * w;
+    if (src && st == 1) {
+      j0 = pad;
+      j1 = pad + w;
+      memcpy (d + pad, src, sizeof (float) * w);
+    } else if (src && st == 2) {
+      /* padded columns 2 jj and 2 jj + 1, eight jj at a time where all
+       * 16 lie inside the image */
+      const cg_v8i even = { 0, 2, 4, 6, 8, 10, 12, 14 };
+      const cg_v8i odd = { 1, 3, 5, 7, 9, 11, 13, 15 };
+      j0 = j1 = (pad + 1) / 2;
+      for (; 2 * j1 - pad + 16 <= w; j1 += 8) {
+        const float *x = src + 2 * j1 - pad;
+        cg_v8 a = cg_v8_load (x), b = cg_v8_load (x + 8);
+        cg_v8_store (d + j1, __builtin_shuffle (a, b, even));
+        cg_v8_store (d + pws + j1, __builtin_shuffle (a, b, odd));
+      }
+    }
+    for (int r = 0; r < st; r++)
+      for (int jj = 0; jj < pws; jj++) {
+        if (jj == j0)
+          jj = j1;
+        if (jj < pws)
+          d[r * pws + jj] = padded_at (src, s, w, jj * st + r);
+      }
+  }
+}
+
 typedef struct
 {
   float *out;
-  const float *in, *prepared, *bias;
+  const float *split, *prepared, *bias;
   const CgConvShape *s;
   int h, w, oh, ow, nb;
 } PanelJob;
@@ -91,36 +173,28 @@ conv_blocks (gpointer data, int begin, int end)
   gsize ohw = (gsize) j->oh * j->ow;
   float *panels = cg_thread_scratch (cg_conv2d_panels_thread_floats (s));
   float *row = panels + (gsize) k * j->nb;
+  int st = s->stride, ph = j->h + 2 * s->pad, pws = split_width (s, j->w);
 
   for (int b = begin; b < end; b++) {
     gsize n0 = (gsize) b * j->nb;
     int nb = (int) MIN ((gsize) j->nb, ohw - n0);
 
-    for (int ci = 0; ci < s->cin; ci++) {
-      const float *plane = j->in + (gsize) ci * j->h * j->w;
+    for (int ci = 0; ci < s->cin; ci++)
       for (int ky = 0; ky < s->k; ky++)
         for (int kx = 0; kx < s->k; kx++) {
           int p = (ci * s->k + ky) * s->k + kx;
+          const float *tap = j->split +
+              (((gsize) ci * ph + ky) * st + kx % st) * pws + kx / st;
           /* the block's pixels, output row by output row */
           for (int jj = 0; jj < nb;) {
             int oy = (int) ((n0 + jj) / j->ow), ox = (int) ((n0 + jj) % j->ow);
-            int x1 = MIN (j->ow, ox + (nb - jj));
-            int iy = oy * s->stride - s->pad + ky;
-            if (iy < 0 || iy >= j->h) {
-              if (s->pad_mode == CG_PAD_ZERO) {
-                memset (row + jj, 0, sizeof (float) * (x1 - ox));
-                jj += x1 - ox;
-                continue;
-              }
-              iy = cg_reflect_index (iy, j->h);
-            }
-            cg_gather_span (row + jj, plane + (gsize) iy * j->w, j->w, ox, x1,
-                s->stride, kx - s->pad, s->pad_mode);
-            jj += x1 - ox;
+            int n = MIN (j->ow - ox, nb - jj);
+            memcpy (row + jj, tap + (gsize) oy * st * st * pws + ox,
+                sizeof (float) * n);
+            jj += n;
           }
           to_panels (panels, k, p, row, nb);
         }
-    }
 
     if (j->bias)
       for (int co = 0; co < s->cout; co++)
@@ -133,14 +207,16 @@ conv_blocks (gpointer data, int begin, int end)
 
 void
 cg_conv2d_panels_forward (float *out, const float *in, const float *prepared,
-    const float *bias, const CgConvShape * s, int h, int w)
+    const float *bias, const CgConvShape * s, int h, int w, float *scratch)
 {
   int oh, ow;
   PanelJob job;
+  SplitJob split = { scratch, in, s, h, w };
 
+  cg_parallel_for (s->cin * (h + 2 * s->pad), split_rows, &split);
   cg_conv2d_out_size (s, h, w, &oh, &ow);
   job = (PanelJob) {
-  out, in, prepared, bias, s, h, w, oh, ow,
+  out, scratch, prepared, bias, s, h, w, oh, ow,
         block_cols (s->cin * s->k * s->k)};
   cg_parallel_for ((int) (((gsize) oh * ow + job.nb - 1) / job.nb),
       conv_blocks, &job);

@@ -346,7 +346,7 @@ layer_scratch (const Layer * l)
       return cg_conv2d_thin_scratch_floats (&l->shape, l->in_h, l->in_w,
           COL_BUDGET);
     default:
-      return 0;
+      return cg_conv2d_panels_scratch_floats (&l->shape, l->in_h, l->in_w);
   }
 }
 
@@ -503,7 +503,7 @@ run_layer (CgGenerator * gen, const Layer * l)
         l->in_h, l->in_w, col, COL_BUDGET);
   else
     cg_conv2d_panels_forward (dst, src, l->prepared, l->bias, &l->shape,
-        l->in_h, l->in_w);
+        l->in_h, l->in_w, col);
 
   switch (l->post) {
     case POST_IN_RELU:

@@ -104,9 +104,11 @@ gsize cg_conv2d_panels_prepared_floats (const CgConvShape * s);
 void cg_conv2d_panels_prepare (float *prepared, const float *weight,
     const CgConvShape * s);
 gsize cg_conv2d_panels_thread_floats (const CgConvShape * s);
+/* The shared scratch: the input padded and split by column phase. */
+gsize cg_conv2d_panels_scratch_floats (const CgConvShape * s, int h, int w);
 void cg_conv2d_panels_forward (float *out, const float *in,
     const float *prepared, const float *bias, const CgConvShape * s, int h,
-    int w);
+    int w, float *scratch);
 /* Output exactly stride x the input (k - 2 pad + output_padding ==
  * stride), stride <= 4, k <= 16. */
 gboolean cg_conv_transpose2d_panels_supported (const CgConvShape * s);

@@ -210,9 +210,13 @@ test_panels (gconstpointer data)
     cg_conv_transpose2d_panels_forward (got, in, prep, b, &c->shape, is[1],
         is[2]);
   } else {
+    float *split = g_new (float,
+        cg_conv2d_panels_scratch_floats (&c->shape, is[1], is[2]));
     prep = g_new (float, cg_conv2d_panels_prepared_floats (&c->shape));
     cg_conv2d_panels_prepare (prep, w, &c->shape);
-    cg_conv2d_panels_forward (got, in, prep, b, &c->shape, is[1], is[2]);
+    cg_conv2d_panels_forward (got, in, prep, b, &c->shape, is[1], is[2],
+        split);
+    g_free (split);
   }
   g_snprintf (what, sizeof what, "%s panels", c->kase);
   assert_close (what, got, want, n_out, TOL);
@@ -278,12 +282,13 @@ test_panels_vs_im2col (void)
         cg_conv_transpose2d_panels_prepare (prep, wt, &s);
         cg_conv_transpose2d_panels_forward (got, in, prep, b, &s, h, w);
       } else {
-        n_col = cg_conv2d_col_floats (&s, h, w, 1 << 20);
+        n_col = MAX (cg_conv2d_col_floats (&s, h, w, 1 << 20),
+            cg_conv2d_panels_scratch_floats (&s, h, w));
         col = g_new (float, n_col);
         cg_conv2d_forward (want, in, wt, b, &s, h, w, col, 1 << 20);
         prep = g_new (float, cg_conv2d_panels_prepared_floats (&s));
         cg_conv2d_panels_prepare (prep, wt, &s);
-        cg_conv2d_panels_forward (got, in, prep, b, &s, h, w);
+        cg_conv2d_panels_forward (got, in, prep, b, &s, h, w, col);
       }
       g_snprintf (what, sizeof what, "panels %s %dx%d %d->%d stride %d %s",
           transposed ? "convT" : "conv", w, h, s.cin, s.cout, s.stride,
