@@ -143,7 +143,6 @@ INPUT_TRANSFORM (gpointer data, int ci0, int ci1)
   int ntp = (j->ty1 - j->ty0) * txp;
   gsize qs = q_stride (ntp);
   gsize estride = j->estride, pstride = j->pstride;
-  int last = ntp / CG_GEMM_NR, used = ntp % CG_GEMM_NR;
   float *row = cg_thread_scratch ((gsize) pw + 4 * T * qs);
   float *q = row + pw;
 #if VW == 16
@@ -193,7 +192,6 @@ INPUT_TRANSFORM (gpointer data, int ci0, int ci1)
 
     for (int t = 0; t < ntp; t += VW) {
       VF d[T][T], bd[T][T], vv[T];
-      int n = MIN (VW, ntp - t);
       for (int r = 0; r < T; r++) {
         for (int c = 0; c < T; c++)
           d[c][r] = VLOAD (q + (gsize) ((c % 4) * T + r) * qs + t +
@@ -211,17 +209,16 @@ INPUT_TRANSFORM (gpointer data, int ci0, int ci1)
         for (int jj = 0; jj < T; jj++) {
           float *dst = v + (gsize) (i * T + jj) * estride +
               (gsize) (t / CG_GEMM_NR) * pstride + t % CG_GEMM_NR;
-          if (n == VW)
-            VSTORE (dst, vv[jj]);
-          else
-            memcpy (dst, &vv[jj], sizeof (float) * n);
+          VSTORE (dst, vv[jj]);
         }
       }
     }
-    if (used)
+    /* The last vector's tiles past ntp came out zero (q is zero there);
+     * zero the rest of the last panel. */
+    for (int t = (ntp + VW - 1) / VW * VW; t % CG_GEMM_NR; t += VW)
       for (int e = 0; e < E; e++)
-        memset (v + (gsize) e * estride + (gsize) last * pstride + used, 0,
-            sizeof (float) * (CG_GEMM_NR - used));
+        VSTORE (v + (gsize) e * estride + (gsize) (t / CG_GEMM_NR) * pstride +
+            t % CG_GEMM_NR, (VF) { 0 });
   }
 }
 
