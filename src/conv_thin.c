@@ -48,37 +48,53 @@ cg_conv2d_thin_scratch_floats (const CgConvShape * s, int h, int w,
   return (gsize) s->cin * (r + s->k - 1) * pw;
 }
 
-/* Padded rows [r0, r1) of the input (reflect or zero), into `dst`. */
+typedef struct
+{
+  float *dst;
+  const float *in;
+  const CgConvShape *s;
+  int h, w, r0, r1;
+} PadJob;
+
+/* Rows [begin, end) of the padded band, over channels x rows. */
+static void
+pad_row_range (gpointer data, int begin, int end)
+{
+  const PadJob *j = data;
+  const CgConvShape *s = j->s;
+  int h = j->h, w = j->w, pw = w + 2 * s->pad, nr = j->r1 - j->r0;
+
+  for (int i = begin; i < end; i++) {
+    int ci = i / nr, r = j->r0 + i % nr, iy = r - s->pad;
+    const float *src;
+    float *row = j->dst + (gsize) i * pw;
+    if (iy < 0 || iy >= h) {
+      if (s->pad_mode == CG_PAD_ZERO) {
+        memset (row, 0, sizeof (float) * pw);
+        continue;
+      }
+      iy = cg_reflect_index (iy, h);
+    }
+    src = j->in + ((gsize) ci * h + iy) * w;
+    for (int x = 0; x < s->pad; x++) {
+      row[x] = s->pad_mode == CG_PAD_ZERO ? 0.0f :
+          src[cg_reflect_index (x - s->pad, w)];
+      row[pw - 1 - x] = s->pad_mode == CG_PAD_ZERO ? 0.0f :
+          src[cg_reflect_index (w - 1 + s->pad - x, w)];
+    }
+    memcpy (row + s->pad, src, sizeof (float) * w);
+  }
+}
+
+/* Padded rows [r0, r1) of every input channel into dst, channel after
+ * channel, on the pool (one thread copying them left the other idle for
+ * ~2% of an ngf 16 frame). */
 static void
 pad_rows (float *dst, const float *in, const CgConvShape * s, int h, int w,
     int r0, int r1)
 {
-  int pw = w + 2 * s->pad;
-  gsize n = (gsize) (r1 - r0) * pw;
-
-  for (int ci = 0; ci < s->cin; ci++) {
-    const float *plane = in + (gsize) ci * h * w;
-    for (int r = r0; r < r1; r++) {
-      float *row = dst + ci * n + (gsize) (r - r0) * pw;
-      int iy = r - s->pad;
-      const float *src;
-      if (iy < 0 || iy >= h) {
-        if (s->pad_mode == CG_PAD_ZERO) {
-          memset (row, 0, sizeof (float) * pw);
-          continue;
-        }
-        iy = cg_reflect_index (iy, h);
-      }
-      src = plane + (gsize) iy * w;
-      for (int x = 0; x < s->pad; x++) {
-        row[x] = s->pad_mode == CG_PAD_ZERO ? 0.0f :
-            src[cg_reflect_index (x - s->pad, w)];
-        row[pw - 1 - x] = s->pad_mode == CG_PAD_ZERO ? 0.0f :
-            src[cg_reflect_index (w - 1 + s->pad - x, w)];
-      }
-      memcpy (row + s->pad, src, sizeof (float) * w);
-    }
-  }
+  PadJob job = { dst, in, s, h, w, r0, r1 };
+  cg_parallel_for (s->cin * (r1 - r0), pad_row_range, &job);
 }
 
 typedef struct
