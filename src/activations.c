@@ -110,6 +110,15 @@ cg_tanh_backward (float *dinput, const float *doutput, const float *output,
 }
 
 void
+cg_add_forward (float *out, const float *a, const float *b, gsize n)
+{
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wrestrict"
+  cg_orc_add (out, a, b, (int) n);
+#pragma GCC diagnostic pop
+}
+
+void
 cg_add_backward (float *dacc, const float *doutput, gsize n)
 {
 /* In place: ORC works element by element, so an output may alias the

@@ -40,6 +40,8 @@ typedef enum
 {
   POST_IN_RELU,                 /* InstanceNorm, ReLU */
   POST_IN_ADD,                  /* InstanceNorm, + residual */
+  POST_RELU,                    /* the same two without norm */
+  POST_ADD,
   POST_TANH,
 } Post;
 
@@ -105,6 +107,11 @@ add_layer (CgGenerator * gen, const char *module, Op op, int cin, int cout,
         mode,.output_padding = op == OP_CONV_T ? 1 : 0};
   g_snprintf (name, sizeof name, "%s.weight", module);
   l->weight = cg_generator_params_find (gen->params, name);
+  /* Without norm the bias is there only for the last convolution; with
+   * InstanceNorm it is cancelled, and left out. */
+  if (gen->params->config.norm == CG_NORM_NONE)
+    post = post == POST_IN_RELU ? POST_RELU : post == POST_IN_ADD ? POST_ADD :
+        post;
   g_snprintf (name, sizeof name, "%s.bias", module);
   l->bias = post == POST_TANH ?
       cg_generator_params_find (gen->params, name) : NULL;
@@ -512,6 +519,14 @@ run_layer (CgGenerator * gen, const Layer * l)
     case POST_IN_ADD:{
       float *res = slot_ptr (gen, l->residual);
       cg_instance_norm_add_forward (res, dst, res, l->shape.cout, hw);
+      break;
+    }
+    case POST_RELU:
+      cg_relu_forward (dst, dst, (gsize) l->shape.cout * hw);
+      break;
+    case POST_ADD:{
+      float *res = slot_ptr (gen, l->residual);
+      cg_add_forward (res, dst, res, (gsize) l->shape.cout * hw);
       break;
     }
     case POST_TANH:

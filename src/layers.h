@@ -220,5 +220,7 @@ void cg_tanh_backward (float *dinput, const float *doutput,
 /* The residual add out = x + f: both branches receive dout; this adds it
  * into the branch that already holds a gradient (acc += dout). */
 void cg_add_backward (float *dacc, const float *doutput, gsize n);
+/* out = a + b (out may be either) */
+void cg_add_forward (float *out, const float *a, const float *b, gsize n);
 
 G_END_DECLS

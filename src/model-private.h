@@ -39,11 +39,11 @@ typedef struct
 #define CG_BLOCK_IDX_CONV1 1
 #define CG_BLOCK_IDX_CONV2(dropout) ((dropout) ? 6 : 5)
 
-/* Append a convolution's "MODULE.weight" [cout, cin, k, k] and
+/* Append a convolution's "MODULE.weight" [cout, cin, k, k] and (if bias)
  * "MODULE.bias" [cout] to a table of CgParamSpec being built, each tensor
  * at the next 64-byte boundary of the buffer. */
 void cg_param_table_add_conv (GArray * specs, gsize * offset,
-    const char *module, gint64 cout, gint64 cin, gint64 k);
+    const char *module, gint64 cout, gint64 cin, gint64 k, gboolean bias);
 
 /* The table for an architecture; sets *n_specs and *n_floats. */
 CgParamSpec *cg_generator_param_table (const CgGeneratorConfig * config,

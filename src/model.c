@@ -48,27 +48,29 @@ add_spec (GArray * specs, gsize * offset, const char *name, int n_dims,
 
 void
 cg_param_table_add_conv (GArray * specs, gsize * offset, const char *module,
-    gint64 cout, gint64 cin, gint64 k)
+    gint64 cout, gint64 cin, gint64 k, gboolean bias)
 {
   char name[48];
 
   g_snprintf (name, sizeof name, "%s.weight", module);
   add_spec (specs, offset, name, 4, cout, cin, k, k);
   g_snprintf (name, sizeof name, "%s.bias", module);
-  add_spec (specs, offset, name, 1, cout, 0, 0, 0);
+  if (bias)
+    add_spec (specs, offset, name, 1, cout, 0, 0, 0);
 }
 
 /* A ConvTranspose2d stores its weight [in, out, k, k]. */
 static void
 add_conv_t (GArray * specs, gsize * offset, const char *module, gint64 cin,
-    gint64 cout, gint64 k)
+    gint64 cout, gint64 k, gboolean bias)
 {
   char name[48];
 
   g_snprintf (name, sizeof name, "%s.weight", module);
   add_spec (specs, offset, name, 4, cin, cout, k, k);
   g_snprintf (name, sizeof name, "%s.bias", module);
-  add_spec (specs, offset, name, 1, cout, 0, 0, 0);
+  if (bias)
+    add_spec (specs, offset, name, 1, cout, 0, 0, 0);
 }
 
 CgParamSpec *
@@ -80,24 +82,32 @@ cg_generator_param_table (const CgGeneratorConfig * c, guint * n_specs,
   gint64 ngf = c->ngf;
   char module[40];
   int nb = c->n_blocks;
+  /* the official code: a bias where InstanceNorm follows (which cancels
+   * it, so its gradient is zero), none without norm */
+  gboolean bias = c->norm == CG_NORM_INSTANCE;
 
-  cg_param_table_add_conv (specs, &offset, "model.1", ngf, c->in_channels, 7);
-  cg_param_table_add_conv (specs, &offset, "model.4", 2 * ngf, ngf, 3);
-  cg_param_table_add_conv (specs, &offset, "model.7", 4 * ngf, 2 * ngf, 3);
+  cg_param_table_add_conv (specs, &offset, "model.1", ngf, c->in_channels, 7,
+      bias);
+  cg_param_table_add_conv (specs, &offset, "model.4", 2 * ngf, ngf, 3, bias);
+  cg_param_table_add_conv (specs, &offset, "model.7", 4 * ngf, 2 * ngf, 3,
+      bias);
   for (int i = 0; i < nb; i++) {
     g_snprintf (module, sizeof module, "model.%d.conv_block.%d",
         CG_GEN_IDX_BLOCK0 + i, CG_BLOCK_IDX_CONV1);
-    cg_param_table_add_conv (specs, &offset, module, 4 * ngf, 4 * ngf, 3);
+    cg_param_table_add_conv (specs, &offset, module, 4 * ngf, 4 * ngf, 3,
+        bias);
     g_snprintf (module, sizeof module, "model.%d.conv_block.%d",
         CG_GEN_IDX_BLOCK0 + i, CG_BLOCK_IDX_CONV2 (c->dropout_layout));
-    cg_param_table_add_conv (specs, &offset, module, 4 * ngf, 4 * ngf, 3);
+    cg_param_table_add_conv (specs, &offset, module, 4 * ngf, 4 * ngf, 3,
+        bias);
   }
   g_snprintf (module, sizeof module, "model.%d", CG_GEN_IDX_UP1 (nb));
-  add_conv_t (specs, &offset, module, 4 * ngf, 2 * ngf, 3);
+  add_conv_t (specs, &offset, module, 4 * ngf, 2 * ngf, 3, bias);
   g_snprintf (module, sizeof module, "model.%d", CG_GEN_IDX_UP2 (nb));
-  add_conv_t (specs, &offset, module, 2 * ngf, ngf, 3);
+  add_conv_t (specs, &offset, module, 2 * ngf, ngf, 3, bias);
   g_snprintf (module, sizeof module, "model.%d", CG_GEN_IDX_CONV_OUT (nb));
-  cg_param_table_add_conv (specs, &offset, module, c->out_channels, ngf, 7);
+  cg_param_table_add_conv (specs, &offset, module, c->out_channels, ngf, 7,
+      TRUE);
 
   *n_specs = specs->len;
   *n_floats = offset;
@@ -215,6 +225,8 @@ infer_config (const CgSafetensors * st, const char *prefix,
   }
   c->ngf = (int) t->shape[0];
   c->in_channels = (int) t->shape[1];
+  c->norm = find_prefixed (st, prefix, "model.1.bias") ? CG_NORM_INSTANCE :
+      CG_NORM_NONE;
 
   while (c->n_blocks <= MAX_BLOCKS) {
     g_snprintf (name, sizeof name, "model.%d.conv_block.%d.weight",
@@ -294,10 +306,10 @@ load_generator (const CgSafetensors * st, const char *prefix,
       g_autofree char *have = t ? shape_string (t->shape, t->n_dims) : NULL;
       g_set_error (error, CG_ERROR, CG_ERROR_ARCHITECTURE,
           "%s: tensor \"%s%s\": %s%s, but a generator with ngf %d, %d "
-          "blocks%s needs %s", path, prefix, spec->name,
+          "blocks%s%s needs %s", path, prefix, spec->name,
           t ? "shape " : "missing", t ? have : "", config.ngf,
           config.n_blocks, config.dropout_layout ? " (dropout layout)" : "",
-          want);
+          config.norm == CG_NORM_NONE ? " without norm" : "", want);
       goto fail;
     }
     cg_tensor_view_to_f32 (t, p->data + spec->offset);
@@ -319,8 +331,10 @@ load_generator (const CgSafetensors * st, const char *prefix,
     if (!cg_generator_params_find (p, name + prefix_len)) {
       g_set_error (error, CG_ERROR, CG_ERROR_ARCHITECTURE,
           "%s: unexpected tensor \"%s\" (not part of a generator with ngf "
-          "%d, %d blocks%s)", path, name, config.ngf, config.n_blocks,
-          config.dropout_layout ? ", dropout layout" : "");
+          "%d, %d blocks%s%s)", path, name, config.ngf, config.n_blocks,
+          config.dropout_layout ? ", dropout layout" : "",
+          config.norm == CG_NORM_NONE ? ", without norm (no \"model.1.bias\")"
+          : "");
       goto fail;
     }
     n_with_prefix++;
@@ -537,6 +551,30 @@ cg_direction_to_string (CgDirection direction)
       return "b2a";
   }
   return NULL;
+}
+
+const char *
+cg_norm_to_string (CgNorm norm)
+{
+  switch (norm) {
+    case CG_NORM_INSTANCE:
+      return "instance";
+    case CG_NORM_NONE:
+      return "none";
+  }
+  return NULL;
+}
+
+gboolean
+cg_norm_from_string (const char *str, CgNorm * norm)
+{
+  if (g_strcmp0 (str, "instance") == 0)
+    *norm = CG_NORM_INSTANCE;
+  else if (g_strcmp0 (str, "none") == 0)
+    *norm = CG_NORM_NONE;
+  else
+    return FALSE;
+  return TRUE;
 }
 
 gboolean

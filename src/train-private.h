@@ -37,6 +37,7 @@ typedef struct
   int in_channels;
   int ndf;
   int n_layers;                 /* n_layers_D */
+  CgNorm norm;                  /* none: no bias before the last conv */
 } CgDiscConfig;
 
 typedef struct
@@ -137,6 +138,7 @@ double cg_lr_factor (int epoch, int epoch_count, int n_epochs,
 typedef struct
 {
   int ngf, n_blocks, ndf, n_layers_D;
+  CgNorm norm;                  /* of all four networks (official --norm) */
   double lr, beta1, beta2, eps;
   double lambda_A, lambda_B, lambda_identity;
   int pool_size;

@@ -214,9 +214,9 @@ cg_trainer_new (const CgTrainConfig * config, guint64 seed, GError ** error)
 {
   CgTrainer *t = g_new0 (CgTrainer, 1);
   CgGeneratorConfig gc = {.in_channels = 3,.out_channels = 3,.ngf =
-        config->ngf,.n_blocks = config->n_blocks };
+        config->ngf,.n_blocks = config->n_blocks,.norm = config->norm };
   CgDiscConfig dc = {.in_channels = 3,.ndf = config->ndf,.n_layers =
-        config->n_layers_D };
+        config->n_layers_D,.norm = config->norm };
   int oc, oh, ow;
 
   t->config = *config;
@@ -485,9 +485,10 @@ cg_trainer_save (const CgTrainer * t, const char *path, GHashTable * extra,
       g_strdup_printf ("%016" G_GINT64_MODIFIER "x:%016" G_GINT64_MODIFIER
           "x", t->rng.state, t->rng.inc));
   g_hash_table_insert (meta, g_strdup ("arch"),
-      g_strdup_printf ("ngf=%d n_blocks=%d ndf=%d n_layers_D=%d crop=%dx%d",
-          t->config.ngf, t->config.n_blocks, t->config.ndf,
-          t->config.n_layers_D, t->config.w, t->config.h));
+      g_strdup_printf ("ngf=%d n_blocks=%d ndf=%d n_layers_D=%d crop=%dx%d "
+          "norm=%s", t->config.ngf, t->config.n_blocks, t->config.ndf,
+          t->config.n_layers_D, t->config.w, t->config.h,
+          cg_norm_to_string (t->config.norm)));
 
   ok = cg_safetensors_write (path, (CgTensorOut *) out->data, out->len, meta,
       error);

@@ -114,7 +114,10 @@ cg_disc_param_table (const CgDiscConfig * c, guint * n_specs,
     int cin = l == 0 ? c->in_channels : disc_channels (c, l - 1);
     int cout = disc_channels (c, l);
     g_snprintf (name, sizeof name, "model.%d", disc_conv_index (l));
-    cg_param_table_add_conv (specs, &offset, name, cout, cin, 4);
+    /* the first and last convolutions always have a bias, the others
+     * only before InstanceNorm (the official NLayerDiscriminator) */
+    cg_param_table_add_conv (specs, &offset, name, cout, cin, 4,
+        l == 0 || l > c->n_layers || c->norm == CG_NORM_INSTANCE);
   }
   *n_specs = specs->len;
   *n_floats = offset;
@@ -239,9 +242,14 @@ typedef enum
   POST_IN_RELU,
   POST_IN_ADD,                  /* InstanceNorm, + the output of `residual` */
   POST_IN_LRELU,
+  POST_RELU,                    /* without norm: */
+  POST_ADD,
   POST_LRELU,
   POST_TANH,
 } Post;
+
+/* A layer without a bias (norm none) */
+#define NO_BIAS G_MAXSIZE
 
 typedef enum
 {
@@ -293,9 +301,13 @@ add_layer (GArray * layers, const CgTrainNet * net, const char *module,
   w = cg_train_net_find (net, name, net->param);
   g_snprintf (name, sizeof name, "%s.bias", module);
   b = cg_train_net_find (net, name, net->param);
-  g_assert (w && b);
+  g_assert (w);
   l.weight = w - net->param;
-  l.bias = b - net->param;
+  l.bias = b ? (gsize) (b - net->param) : NO_BIAS;
+  if ((net->kind == CG_NET_GENERATOR ? net->gconfig.norm : net->dconfig.norm)
+      == CG_NORM_NONE)
+    post = post == POST_IN_RELU ? POST_RELU : post == POST_IN_ADD ? POST_ADD
+        : post == POST_IN_LRELU ? POST_LRELU : post;
   l.post = post;
   l.src = src;
   l.residual = residual;
@@ -519,7 +531,7 @@ cg_tape_forward (CgTape * t, const CgTrainNet * net, const float *input)
     int c = l->shape.cout, hw = l->out_h * l->out_w;
 
     const float *weight = net->param + l->weight;
-    const float *bias = net->param + l->bias;
+    const float *bias = l->bias == NO_BIAS ? NULL : net->param + l->bias;
 
     if (l->transposed)
       cg_conv_transpose2d_forward (pre, in, weight, bias, &l->shape, l->in_h,
@@ -546,6 +558,13 @@ cg_tape_forward (CgTape * t, const CgTrainNet * net, const float *input)
       case POST_IN_LRELU:
         cg_instance_norm_forward (out, pre, c, hw);
         cg_leaky_relu_forward (out, out, (gsize) c * hw);
+        break;
+      case POST_RELU:
+        cg_relu_forward (out, pre, (gsize) c * hw);
+        break;
+      case POST_ADD:
+        cg_add_forward (out, pre, SLOT (t, t->layers[l->residual].out),
+            (gsize) c * hw);
         break;
       case POST_LRELU:
         cg_leaky_relu_forward (out, pre, (gsize) c * hw);
@@ -586,8 +605,9 @@ cg_tape_backward (CgTape * t, CgTrainNet * net, const float *dout,
     /* A bias before InstanceNorm is cancelled by it: its gradient is
      * identically zero, so it is not computed (PyTorch's float32 autograd
      * returns rounding noise there, the float64 one ~1e-15). */
-    gboolean bias_grad = l->post == POST_NONE || l->post == POST_LRELU
-        || l->post == POST_TANH;
+    gboolean bias_grad = l->bias != NO_BIAS && (l->post == POST_NONE
+        || l->post == POST_RELU || l->post == POST_ADD
+        || l->post == POST_LRELU || l->post == POST_TANH);
 
     switch (l->post) {
       case POST_NONE:
@@ -607,6 +627,13 @@ cg_tape_backward (CgTape * t, CgTrainNet * net, const float *dout,
         cg_leaky_relu_backward (g, g, out, n);
         cg_parallel_zero (gpre, n);
         cg_instance_norm_backward (gpre, g, pre, c, hw);
+        break;
+      case POST_RELU:
+        cg_relu_backward (gpre, g, out, n);
+        break;
+      case POST_ADD:
+        cg_add_backward (SLOT (t, t->layers[l->residual].gout), g, n);
+        gp = g;
         break;
       case POST_LRELU:
         cg_leaky_relu_backward (gpre, g, out, n);

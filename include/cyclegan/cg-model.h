@@ -20,6 +20,22 @@ typedef enum
 } CgDirection;
 
 /**
+ * CgNorm:
+ * @CG_NORM_INSTANCE: InstanceNorm (no affine) after every convolution but
+ *   the last, as in the paper.
+ * @CG_NORM_NONE: no normalization; as in the official code's `--norm none`,
+ *   those convolutions have no bias either.
+ *
+ * The generator's normalization, told by its tensors: the first
+ * convolution has a bias exactly when there is InstanceNorm.
+ */
+typedef enum
+{
+  CG_NORM_INSTANCE,
+  CG_NORM_NONE,
+} CgNorm;
+
+/**
  * CgGeneratorConfig:
  *
  * The ResNet generator's architecture, as inferred from the tensors' names
@@ -32,7 +48,12 @@ typedef struct
   int ngf;                      /* filters of the first layer */
   int n_blocks;                 /* residual blocks */
   gboolean dropout_layout;      /* conv_block has the Dropout slot (use_dropout) */
+  CgNorm norm;
 } CgGeneratorConfig;
+
+/* "instance" / "none"; parse returns FALSE on anything else. */
+CG_API const char *cg_norm_to_string (CgNorm norm);
+CG_API gboolean cg_norm_from_string (const char *str, CgNorm * norm);
 
 /* Load a safetensors model file. Every malformed or hostile file is refused
  * with a CG_ERROR naming the file and the problem. */

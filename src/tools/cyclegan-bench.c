@@ -78,7 +78,9 @@ cpu_ms (void)
 static CgModel *
 make_model (GError ** error)
 {
-  CgGeneratorConfig config = { 3, 3, opt_ngf, opt_blocks, FALSE };
+  CgGeneratorConfig config = { 3, 3, opt_ngf, opt_blocks, FALSE,
+    CG_NORM_INSTANCE
+  };
   CgGeneratorParams *params;
 
   if (opt_model)

@@ -64,10 +64,11 @@ typedef struct
 } ModelCase;
 
 static const ModelCase models[] = {
-  {"tiny", 4, TRUE, {3, 3, 4, 2, FALSE}},
-  {"dropout", 2, FALSE, {3, 3, 4, 3, TRUE}},
-  {"half", 2, TRUE, {3, 3, 8, 2, FALSE}},
-  {"bhalf", 1, FALSE, {3, 3, 4, 1, FALSE}},
+  {"tiny", 4, TRUE, {3, 3, 4, 2, FALSE, CG_NORM_INSTANCE}},
+  {"dropout", 2, FALSE, {3, 3, 4, 3, TRUE, CG_NORM_INSTANCE}},
+  {"half", 2, TRUE, {3, 3, 8, 2, FALSE, CG_NORM_INSTANCE}},
+  {"bhalf", 1, FALSE, {3, 3, 4, 1, FALSE, CG_NORM_INSTANCE}},
+  {"nonorm", 2, TRUE, {3, 3, 4, 2, FALSE, CG_NORM_NONE}},
 };
 
 static CgModel *
@@ -125,6 +126,7 @@ test_architecture (gconstpointer data)
   g_assert_cmpint (c.in_channels, ==, 3);
   g_assert_cmpint (c.out_channels, ==, 3);
   g_assert_cmpint (c.dropout_layout, ==, m->config.dropout_layout);
+  g_assert_cmpint (c.norm, ==, m->config.norm);
   g_assert_cmpint (cg_model_has_direction (model, CG_DIRECTION_B2A), ==,
       m->both);
   cg_model_unref (model);

@@ -22,7 +22,8 @@ pytorch-CycleGAN-and-pix2pix checkpoints.
     model.18+n      Tanh
 
 Instance norm: affine=False, no running stats, eps 1e-5, biased variance;
-so every conv has a bias.
+so every conv has a bias. With norm "none" (the official --norm none) the
+norm slots hold Identity and only the last conv has a bias.
 """
 
 import torch
@@ -30,17 +31,22 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
+def norm_layer(norm, dim):
+    return nn.InstanceNorm2d(dim) if norm == "instance" else nn.Identity()
+
+
 class ResnetBlock(nn.Module):
     """x + [ReflPad1, conv3, IN, ReLU, (Dropout), ReflPad1, conv3, IN](x)."""
 
-    def __init__(self, dim, use_dropout=False):
+    def __init__(self, dim, use_dropout=False, norm="instance"):
         super().__init__()
-        layers = [nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=True),
-                  nn.InstanceNorm2d(dim), nn.ReLU(True)]
+        bias = norm == "instance"
+        layers = [nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=bias),
+                  norm_layer(norm, dim), nn.ReLU(True)]
         if use_dropout:
             layers.append(nn.Dropout(0.5))
-        layers += [nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=True),
-                   nn.InstanceNorm2d(dim)]
+        layers += [nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=bias),
+                   norm_layer(norm, dim)]
         self.conv_block = nn.Sequential(*layers)
 
     def forward(self, x):
@@ -48,18 +54,20 @@ class ResnetBlock(nn.Module):
 
 
 class ResnetGenerator(nn.Module):
-    def __init__(self, input_nc=3, output_nc=3, ngf=64, n_blocks=9, use_dropout=False):
+    def __init__(self, input_nc=3, output_nc=3, ngf=64, n_blocks=9, use_dropout=False,
+                 norm="instance"):
         super().__init__()
-        layers = [nn.ReflectionPad2d(3), nn.Conv2d(input_nc, ngf, 7, bias=True),
-                  nn.InstanceNorm2d(ngf), nn.ReLU(True)]
+        bias = norm == "instance"
+        layers = [nn.ReflectionPad2d(3), nn.Conv2d(input_nc, ngf, 7, bias=bias),
+                  norm_layer(norm, ngf), nn.ReLU(True)]
         for mult in (1, 2):
-            layers += [nn.Conv2d(ngf * mult, ngf * mult * 2, 3, stride=2, padding=1, bias=True),
-                       nn.InstanceNorm2d(ngf * mult * 2), nn.ReLU(True)]
-        layers += [ResnetBlock(ngf * 4, use_dropout) for _ in range(n_blocks)]
+            layers += [nn.Conv2d(ngf * mult, ngf * mult * 2, 3, stride=2, padding=1, bias=bias),
+                       norm_layer(norm, ngf * mult * 2), nn.ReLU(True)]
+        layers += [ResnetBlock(ngf * 4, use_dropout, norm) for _ in range(n_blocks)]
         for mult in (4, 2):
             layers += [nn.ConvTranspose2d(ngf * mult, ngf * mult // 2, 3, stride=2, padding=1,
-                                          output_padding=1, bias=True),
-                       nn.InstanceNorm2d(ngf * mult // 2), nn.ReLU(True)]
+                                          output_padding=1, bias=bias),
+                       norm_layer(norm, ngf * mult // 2), nn.ReLU(True)]
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, output_nc, 7, bias=True), nn.Tanh()]
         self.model = nn.Sequential(*layers)
 
@@ -67,10 +75,11 @@ class ResnetGenerator(nn.Module):
         return self.model(x)
 
 
-def make_generator(ngf, n_blocks, use_dropout=False, seed=0, input_nc=3, output_nc=3):
+def make_generator(ngf, n_blocks, use_dropout=False, seed=0, input_nc=3, output_nc=3,
+                   norm="instance"):
     """A generator with PyTorch's default init drawn from `seed`, in eval mode."""
     torch.manual_seed(seed)
-    return ResnetGenerator(input_nc, output_nc, ngf, n_blocks, use_dropout).eval()
+    return ResnetGenerator(input_nc, output_nc, ngf, n_blocks, use_dropout, norm).eval()
 
 
 def translate(gen, x):

@@ -16,6 +16,8 @@ metadata caseK.direction = a2b|b2a and n_cases):
     dropout   ngf 4, 3 blocks, dropout layout, one generator (a2b), F32
     half      ngf 8, 2 blocks, G_A. + G_B., F16
     bhalf     ngf 4, 1 block, one generator (a2b), BF16
+    nonorm    ngf 4, 2 blocks, G_A. + G_B., F32, norm none (no IN, no bias
+              but the last conv's)
 
 layers.safetensors: one case per prefix, <case>.input/.weight/.bias/.output,
 tensors [C, H, W] without batch dimension; conv weights [Cout, Cin, k, k],
@@ -35,7 +37,7 @@ import cyclegan_ref as ref  # noqa: E402
 import st  # noqa: E402
 
 # name: (ngf, n_blocks, dropout, both generators, dtype, seed, metadata,
-#        cases [(direction, H, W)])
+#        cases [(direction, H, W)][, norm])
 MODELS = {
     "tiny": (4, 2, False, True, "F32", 101,
              {"domain_a": "photo", "domain_b": "vintage", "source": "make_goldens.py"},
@@ -46,6 +48,8 @@ MODELS = {
              [("a2b", 20, 16), ("b2a", 15, 17)]),
     "bhalf": (4, 1, False, False, "BF16", 404, {"source": "make_goldens.py"},
               [("a2b", 8, 12)]),
+    "nonorm": (4, 2, False, True, "F32", 505, {"source": "make_goldens.py"},
+               [("a2b", 16, 12), ("b2a", 11, 13)], "none"),
 }
 
 
@@ -61,11 +65,12 @@ def run64(gen, x):
 
 
 def write_model(outdir, name, spec):
-    ngf, n_blocks, dropout, both, dtype, seed, metadata, cases = spec
+    ngf, n_blocks, dropout, both, dtype, seed, metadata, cases = spec[:8]
+    norm = spec[8] if len(spec) > 8 else "instance"
     prefixes = ["G_A.", "G_B."] if both else [""]
     gens, tensors = {}, []
     for i, prefix in enumerate(prefixes):
-        gen = ref.make_generator(ngf, n_blocks, dropout, seed + i)
+        gen = ref.make_generator(ngf, n_blocks, dropout, seed + i, norm=norm)
         # The reference runs on exactly the values the file stores.
         pairs = [(k, st.round_to(v, dtype)) for k, v in ref.state_dict_numpy(gen, prefix)]
         ref.load_numpy(gen, dict(pairs), prefix)
