@@ -24,6 +24,9 @@ step.safetensors         two CycleGAN iterations (G ngf 4 / 1 block, D ndf 2,
                          iterK.param.<net>.<key> after each iteration;
                          lr_factors.<n>: the lr factor in each epoch of a
                          run (metadata: n_epochs n_epochs_decay epoch_count).
+step_nonorm.safetensors  the same two iterations with norm "none" (metadata
+                         norm): no InstanceNorm, no bias but the first and
+                         last of D and the last of G; init N(0, 0.1).
 """
 
 import os
@@ -134,13 +137,13 @@ def net_grad(outdir, fname, net, shape, meta):
     st.write(os.path.join(outdir, fname), tensors, meta)
 
 
-def write_step(outdir):
-    g = torch.Generator().manual_seed(11)
+def write_step(outdir, fname="step.safetensors", norm="instance", seed=11, gain=0.02):
+    g = torch.Generator().manual_seed(seed)
     ngf, nb, ndf, nl = 4, 1, 2, 3
-    nets = {"G_A": train_ref.make_generator(ngf, nb, g),
-            "G_B": train_ref.make_generator(ngf, nb, g),
-            "D_A": train_ref.make_discriminator(ndf, nl, g),
-            "D_B": train_ref.make_discriminator(ndf, nl, g)}
+    nets = {"G_A": train_ref.make_generator(ngf, nb, g, norm, gain),
+            "G_B": train_ref.make_generator(ngf, nb, g, norm, gain),
+            "D_A": train_ref.make_discriminator(ndf, nl, g, norm, gain),
+            "D_B": train_ref.make_discriminator(ndf, nl, g, norm, gain)}
     tensors = []
     for name, net in nets.items():
         net.double()
@@ -170,14 +173,14 @@ def write_step(outdir):
 
     meta = {"ngf": str(ngf), "n_blocks": str(nb), "ndf": str(ndf), "n_layers_D": str(nl),
             "pool_size": "1", "lr": "0.0002", "beta1": "0.5", "lambda_A": "10",
-            "lambda_B": "10", "lambda_identity": "0.5"}
+            "lambda_B": "10", "lambda_identity": "0.5", "norm": norm}
     # lr schedule: the factor during each epoch of a run (stepped at each
     # epoch's start, as the official train.py does)
     for n, (n_ep, n_dec, count, total) in enumerate([(3, 4, 1, 7), (3, 4, 3, 5), (1, 2, 1, 3)]):
         f = train_ref.run_lr_factors(count, n_ep, n_dec, total)
         tensors.append(("lr_factors.%d" % n, np.array(f, np.float32)))
         meta["lr_factors.%d" % n] = "%d %d %d" % (n_ep, n_dec, count)
-    st.write(os.path.join(outdir, "step.safetensors"), tensors, meta)
+    st.write(os.path.join(outdir, fname), tensors, meta)
 
 
 def main():
@@ -195,6 +198,10 @@ def main():
     net_grad(outdir, "disc_grad.safetensors", train_ref.NLayerDiscriminator(3, 4, 3),
              (3, 28, 36), {"ndf": "4", "n_layers_D": "3"})
     write_step(outdir)
+    # Without norm, N(0, 0.02) weights shrink the signal tenfold per layer
+    # of these narrow nets: the outputs and gradients would be rounding
+    # noise. N(0, 0.1) keeps them of order one.
+    write_step(outdir, "step_nonorm.safetensors", "none", 12, 0.1)
     return 0
 
 

@@ -13,7 +13,8 @@ NLayerDiscriminator(input_nc, ndf, n_layers=3, InstanceNorm) state_dict:
     model.11      Conv2d(8ndf, 1, 4, s1, p1)
 
 (channel multiplier min(2^n, 8); every conv has a bias because the norm is
-InstanceNorm.)
+InstanceNorm. With norm "none" the norm slots hold Identity and the convs
+at 2, 5 and 8 have no bias, as the official code builds it.)
 """
 
 import torch
@@ -23,15 +24,15 @@ import cyclegan_ref as ref
 
 
 class NLayerDiscriminator(nn.Module):
-    def __init__(self, input_nc=3, ndf=64, n_layers=3):
+    def __init__(self, input_nc=3, ndf=64, n_layers=3, norm="instance"):
         super().__init__()
         layers = [nn.Conv2d(input_nc, ndf, 4, stride=2, padding=1), nn.LeakyReLU(0.2, True)]
         mult = 1
         for n in range(1, n_layers + 1):
             prev, mult = mult, min(2 ** n, 8)
             layers += [nn.Conv2d(ndf * prev, ndf * mult, 4, stride=2 if n < n_layers else 1,
-                                 padding=1, bias=True),
-                       nn.InstanceNorm2d(ndf * mult), nn.LeakyReLU(0.2, True)]
+                                 padding=1, bias=norm == "instance"),
+                       ref.norm_layer(norm, ndf * mult), nn.LeakyReLU(0.2, True)]
         layers += [nn.Conv2d(ndf * mult, 1, 4, stride=1, padding=1)]
         self.model = nn.Sequential(*layers)
 
@@ -46,7 +47,8 @@ def init_normal(net, gen, gain=0.02):
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
             with torch.no_grad():
                 m.weight.copy_(torch.randn(m.weight.shape, generator=gen) * gain)
-                m.bias.zero_()
+                if m.bias is not None:
+                    m.bias.zero_()
     return net
 
 
@@ -153,9 +155,9 @@ class CycleGAN:
         return {k: float(v) for k, v in L.items()}, fake_B.detach(), fake_A.detach()
 
 
-def make_generator(ngf, n_blocks, gen):
-    return init_normal(ref.ResnetGenerator(3, 3, ngf, n_blocks), gen)
+def make_generator(ngf, n_blocks, gen, norm="instance", gain=0.02):
+    return init_normal(ref.ResnetGenerator(3, 3, ngf, n_blocks, norm=norm), gen, gain)
 
 
-def make_discriminator(ndf, n_layers, gen):
-    return init_normal(NLayerDiscriminator(3, ndf, n_layers), gen)
+def make_discriminator(ndf, n_layers, gen, norm="instance", gain=0.02):
+    return init_normal(NLayerDiscriminator(3, ndf, n_layers, norm), gen, gain)

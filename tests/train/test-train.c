@@ -464,10 +464,12 @@ step_config (CgTrainConfig * c)
   c->w = 32;
 }
 
+/* Two iterations against the reference's (train/step*.safetensors; its
+ * metadata names the norm of all four networks). */
 static void
-test_iterations (void)
+test_iterations (gconstpointer data)
 {
-  CgSafetensors *st = golden_open ("train/step.safetensors");
+  CgSafetensors *st = golden_open (data);
   CgTrainConfig c;
   CgTrainer *t;
   GError *error = NULL;
@@ -475,6 +477,8 @@ test_iterations (void)
   int draws = 0;
 
   step_config (&c);
+  g_assert_true (cg_norm_from_string (g_hash_table_lookup
+          (cg_safetensors_metadata (st), "norm"), &c.norm));
   /* two threads: the GEMMs split by columns, the passes by channels, as
    * the real runs do (the other tests cover the single-thread paths) */
   c.threads = 2;
@@ -778,7 +782,10 @@ main (int argc, char **argv)
   g_test_add_func ("/train/net/generator-grads", test_generator_grads);
   g_test_add_func ("/train/net/discriminator-grads",
       test_discriminator_grads);
-  g_test_add_func ("/train/step/two-iterations", test_iterations);
+  g_test_add_data_func ("/train/step/two-iterations",
+      "train/step.safetensors", test_iterations);
+  g_test_add_data_func ("/train/step/two-iterations-norm-none",
+      "train/step_nonorm.safetensors", test_iterations);
   g_test_add_func ("/train/pool/semantics", test_pool);
   g_test_add_func ("/train/pool/default-draws", test_pool_default_draws);
   g_test_add_func ("/train/schedule", test_schedule);
