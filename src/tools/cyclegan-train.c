@@ -34,6 +34,8 @@ static char *opt_dataroot;
 static char *opt_name = default_name;
 static char *opt_checkpoints_dir = default_checkpoints_dir;
 static int opt_ngf = 64, opt_ndf = 64, opt_n_blocks = 9, opt_n_layers_D = 3;
+static char default_norm[] = "instance";
+static char *opt_norm = default_norm;
 static int opt_load_size = 286, opt_crop_size = 256;
 static gboolean opt_no_flip;
 static double opt_lr = 0.0002, opt_beta1 = 0.5;
@@ -65,6 +67,12 @@ static GOptionEntry entries[] = {
   {"n-layers-D", 0, 0, G_OPTION_ARG_INT, &opt_n_layers_D,
       "Stride-2 layers of the PatchGAN discriminator (default 3: 70x70 "
       "patches)", "N"},
+  {"norm", 0, 0, G_OPTION_ARG_STRING, &opt_norm,
+      "Normalization of all four networks: instance (the paper's) or none "
+      "(no norm and no bias before the last conv; the official --norm "
+      "none). InstanceNorm removes each image's mean colour, so a "
+      "generator with it cannot learn a global colour shift (default "
+      "instance)", "NORM"},
   {"load-size", 0, 0, G_OPTION_ARG_INT, &opt_load_size,
       "Scale images to this size (square) first (default 286)", "N"},
   {"crop-size", 0, 0, G_OPTION_ARG_INT, &opt_crop_size,
@@ -246,11 +254,12 @@ options_string (void)
 {
   return g_strdup_printf ("{\"dataroot\": \"%s\", \"name\": \"%s\", "
       "\"ngf\": %d, \"ndf\": %d, \"n_blocks\": %d, \"n_layers_D\": %d, "
+      "\"norm\": \"%s\", "
       "\"load_size\": %d, \"crop_size\": %d, \"no_flip\": %s, \"lr\": %g, "
       "\"beta1\": %g, \"n_epochs\": %d, \"n_epochs_decay\": %d, "
       "\"lambda_A\": %g, \"lambda_B\": %g, \"lambda_identity\": %g, "
       "\"pool_size\": %d, \"seed\": %" G_GINT64_FORMAT "}", opt_dataroot,
-      opt_name, opt_ngf, opt_ndf, opt_n_blocks, opt_n_layers_D,
+      opt_name, opt_ngf, opt_ndf, opt_n_blocks, opt_n_layers_D, opt_norm,
       opt_load_size, opt_crop_size, opt_no_flip ? "true" : "false", opt_lr,
       opt_beta1, opt_n_epochs, opt_n_epochs_decay, opt_lambda_A,
       opt_lambda_B, opt_lambda_identity, opt_pool_size, opt_seed);
@@ -516,6 +525,7 @@ main (int argc, char **argv)
   Domain A = { 0 }, B = { 0 };
   Outputs o = { 0 };
   CgTrainConfig config;
+  CgNorm norm;
   CgTrainer *t = NULL;
   Position pos = { 0 };
   CgRng *rng;
@@ -549,6 +559,11 @@ main (int argc, char **argv)
     g_printerr ("cyclegan-train: invalid options: crop-size must be a "
         "multiple of 4 (>= 16) and <= load-size; sizes, counts and "
         "frequencies positive\n");
+    return 2;
+  }
+  if (!cg_norm_from_string (opt_norm, &norm)) {
+    g_printerr ("cyclegan-train: --norm %s: instance or none (batch norm "
+        "is not supported)\n", opt_norm);
     return 2;
   }
   if (opt_seed < 0)
@@ -585,6 +600,7 @@ main (int argc, char **argv)
   }
 
   cg_train_config_defaults (&config);
+  config.norm = norm;
   config.ngf = opt_ngf;
   config.n_blocks = opt_n_blocks;
   config.ndf = opt_ndf;
