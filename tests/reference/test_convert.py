@@ -107,6 +107,16 @@ def main():
             f = expect_tensors(out_one, [("", d)], dtype)
             check(f.metadata.get("source") == "horse2zebra.pth", "source name in metadata")
 
+    # --norm none: no norm and no bias but the last conv's
+    n = ref.make_generator(4, 2, False, seed=4, norm="none")
+    pn = os.path.join(tmp, "latest_net_G_A_nonorm.pth")
+    official_checkpoint(n, pn)
+    out_none = os.path.join(tmp, "nonorm.safetensors")
+    rc, out = convert(pn, "-o", out_none)
+    check(rc == 0, "convert a generator trained with --norm none: %s" % out.strip())
+    if rc == 0:
+        expect_tensors(out_none, [("", n)], "F32")
+
     # Refusals: a clear message, exit status 1, no output file.
     bad_cases = []
     sd = dict(a.state_dict())
