@@ -21,19 +21,31 @@ typedef float VF __attribute__ ((vector_size (VW * sizeof (float))));
  * them (the scalar split was 3x the transform's own work). */
 static inline __attribute__ ((always_inline, target ("avx512f")))
 void
-deinterleave4x16 (__m512 a0, __m512 a1, __m512 a2, __m512 a3, float *d0,
-    float *d1, float *d2, float *d3)
+deinterleave4x16_regs (__m512 a0, __m512 a1, __m512 a2, __m512 a3,
+    __m512 d[4])
 {
-  float *dst[4] = { d0, d1, d2, d3 };
-
   for (int p = 0; p < 4; p++) {
     __m512i idx = _mm512_setr_epi32 (p, p + 4, p + 8, p + 12, p + 16,
         p + 20, p + 24, p + 28, p, p + 4, p + 8, p + 12, p + 16, p + 20,
         p + 24, p + 28);
     __m512 lo = _mm512_permutex2var_ps (a0, idx, a1);
     __m512 hi = _mm512_permutex2var_ps (a2, idx, a3);
-    _mm512_storeu_ps (dst[p], _mm512_shuffle_f32x4 (lo, hi, 0x44));
+    d[p] = _mm512_shuffle_f32x4 (lo, hi, 0x44);
   }
+}
+
+static inline __attribute__ ((always_inline, target ("avx512f")))
+void
+deinterleave4x16 (__m512 a0, __m512 a1, __m512 a2, __m512 a3, float *d0,
+    float *d1, float *d2, float *d3)
+{
+  __m512 d[4];
+
+  deinterleave4x16_regs (a0, a1, a2, a3, d);
+  _mm512_storeu_ps (d0, d[0]);
+  _mm512_storeu_ps (d1, d[1]);
+  _mm512_storeu_ps (d2, d[2]);
+  _mm512_storeu_ps (d3, d[3]);
 }
 
 /* Floats [px0, px0 + 16) of a padded row (pad 1: px = x + 1; zero past
@@ -120,6 +132,47 @@ store_tiles16 (wino_vf16 y[OT][OT], float *plane, int t, int n, int ty0,
       }
     }
     l0 += len;
+  }
+}
+
+/* The adjoint of store_tiles16: y[r][qq] = row r, column qq of tiles t ..
+ * t + n - 1, each run of real tiles of one tile row read with masked
+ * loads; spare tiles and pixels past the edge read as zero. */
+static inline __attribute__ ((always_inline, target ("avx512f")))
+void
+load_tiles16 (wino_vf16 y[OT][OT], const float *plane, int t, int n,
+    int ty0, int txp, int tiles_x, int h, int w)
+{
+  __m512 a[OT][4];
+
+  for (int r = 0; r < OT; r++)
+    for (int k = 0; k < 4; k++)
+      a[r][k] = _mm512_setzero_ps ();
+  for (int l0 = 0; l0 < n;) {
+    int tt = t + l0, ty = ty0 + tt / txp, tx = tt % txp, len;
+    if (tx >= tiles_x) {
+      l0++;
+      continue;
+    }
+    len = MIN (n - l0, tiles_x - tx);
+    int fa = OT * l0, fb = MIN (OT * (l0 + len), fa + w - OT * tx);
+    for (int r = 0; r < OT && ty * OT + r < h; r++) {
+      const float *irow = plane + (gsize) (ty * OT + r) * w + OT * tx - fa;
+      for (int k = 0; k < 4; k++) {
+        int lo = MAX (fa, 16 * k) - 16 * k, hi = MIN (fb, 16 * k + 16) - 16 * k;
+        if (lo < hi)
+          a[r][k] = _mm512_mask_loadu_ps (a[r][k],
+              (__mmask16) ((0xffffu >> (16 - hi)) & (0xffffu << lo)),
+              irow + 16 * k);
+      }
+    }
+    l0 += len;
+  }
+  for (int r = 0; r < OT; r++) {
+    __m512 d[4];
+    deinterleave4x16_regs (a[r][0], a[r][1], a[r][2], a[r][3], d);
+    for (int qq = 0; qq < OT; qq++)
+      y[r][qq] = (wino_vf16) d[qq];
   }
 }
 #endif
@@ -309,9 +362,12 @@ GRAD_TRANSFORM (gpointer data, int co0, int co1)
     float *dm = j->buf + (gsize) co * j->cstride;
 
     for (int t = 0; t < ntp; t += VW) {
-      float ys[OT][OT][VW];
       VF y[OT][OT], ay[OT][T];
       int n = MIN (VW, ntp - t);
+#if VW == 16
+      load_tiles16 (y, plane, t, n, j->ty0, txp, tiles_x, h, w);
+#else
+      float ys[OT][OT][VW];
       memset (ys, 0, sizeof ys);
       for (int l = 0; l < n; l++) {
         int tt = t + l, ty = j->ty0 + tt / txp, tx = tt % txp;
@@ -326,6 +382,7 @@ GRAD_TRANSFORM (gpointer data, int co0, int co1)
         }
       }
       memcpy (y, ys, sizeof y);
+#endif
       /* A along the rows of dY, for each column qq: ay[qq][i] */
       for (int qq = 0; qq < OT; qq++) {
         VF x[OT];
