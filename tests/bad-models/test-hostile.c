@@ -551,6 +551,51 @@ test_arch_missing (void)
   g_unlink (path);
 }
 
+/* Without "model.1.bias" the file is read as a generator without norm:
+ * the other biases before the last conv are then unexpected, and the
+ * message says why they are. */
+static void
+test_arch_norm_mixed (void)
+{
+  Tensors t;
+  g_autofree char *path = NULL;
+  GError *error = NULL;
+  CgModel *model;
+
+  tensors_init (&t);
+  add_generator (&t, "", 2, 1);
+  remove_tensor (&t, "model.1.bias");
+  path = write_model (&t, "norm-mixed.safetensors");
+  assert_model_refused (path, "model.4.bias");
+  model = cg_model_load (path, &error);
+  g_assert_null (model);
+  g_assert_nonnull (strstr (error->message, "without norm"));
+  g_error_free (error);
+  tensors_clear (&t);
+  g_unlink (path);
+}
+
+/* A generator without norm still needs the output conv's bias. */
+static void
+test_arch_norm_none_missing (void)
+{
+  Tensors t;
+  g_autofree char *path = NULL;
+  const char *biases[] = { "model.1.bias", "model.4.bias", "model.7.bias",
+    "model.10.conv_block.1.bias", "model.10.conv_block.5.bias",
+    "model.11.bias", "model.14.bias", "model.18.bias"
+  };
+
+  tensors_init (&t);
+  add_generator (&t, "", 2, 1);
+  for (guint i = 0; i < G_N_ELEMENTS (biases); i++)
+    remove_tensor (&t, biases[i]);
+  path = write_model (&t, "norm-none-missing.safetensors");
+  assert_model_refused (path, "model.18.bias");
+  tensors_clear (&t);
+  g_unlink (path);
+}
+
 static void
 test_arch_extra (void)
 {
@@ -666,6 +711,9 @@ main (int argc, char **argv)
 
   g_test_add_func ("/hostile/architecture/valid", test_arch_valid);
   g_test_add_func ("/hostile/architecture/missing-tensor", test_arch_missing);
+  g_test_add_func ("/hostile/architecture/norm-mixed", test_arch_norm_mixed);
+  g_test_add_func ("/hostile/architecture/norm-none-missing-output-bias",
+      test_arch_norm_none_missing);
   g_test_add_func ("/hostile/architecture/extra-tensor", test_arch_extra);
   g_test_add_func ("/hostile/architecture/wrong-shape",
       test_arch_wrong_shape);
