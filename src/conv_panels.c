@@ -102,18 +102,10 @@ typedef struct
   int h, w;
 } SplitJob;
 
-/* Column px of a padded row (src NULL: a zero row) */
-static inline float
-padded_at (const float *src, const CgConvShape * s, int w, int px)
-{
-  int x = px - s->pad;
-  if (!src || ((x < 0 || x >= w) && s->pad_mode == CG_PAD_ZERO))
-    return 0.0f;
-  return src[x < 0 || x >= w ? cg_reflect_index (x, w) : x];
-}
-
-/* Rows [begin, end) of the split input, over channels x padded rows. */
-CG_SIMD_CLONES static void
+/* Rows [begin, end) of the split input, over channels x padded rows:
+ * phase r of padded row py holds input columns r - pad, r - pad + stride,
+ * ..., reflected or zero outside the image. */
+static void
 split_rows (gpointer data, int begin, int end)
 {
   const SplitJob *j = data;
@@ -124,35 +116,15 @@ split_rows (gpointer data, int begin, int end)
   for (int rr = begin; rr < end; rr++) {
     int ci = rr / ph, iy = rr % ph - pad;
     float *d = j->split + (gsize) rr * st * pws;
-    const float *src = NULL;
-    int j0 = 0, j1 = 0;         /* [j0, j1) of each phase done already */
 
-    if ((iy >= 0 && iy < j->h) || s->pad_mode == CG_PAD_REFLECT)
-      src = j->in + ((gsize) ci * j->h + cg_reflect_index (iy, j->h)) * w;
-    if (src && st == 1) {
-      j0 = pad;
-      j1 = pad + w;
-      memcpy (d + pad, src, sizeof (float) * w);
-    } else if (src && st == 2) {
-      /* padded columns 2 jj and 2 jj + 1, eight jj at a time where all
-       * 16 lie inside the image */
-      const cg_v8i even = { 0, 2, 4, 6, 8, 10, 12, 14 };
-      const cg_v8i odd = { 1, 3, 5, 7, 9, 11, 13, 15 };
-      j0 = j1 = (pad + 1) / 2;
-      for (; 2 * j1 - pad + 16 <= w; j1 += 8) {
-        const float *x = src + 2 * j1 - pad;
-        cg_v8 a = cg_v8_load (x), b = cg_v8_load (x + 8);
-        cg_v8_store (d + j1, __builtin_shuffle (a, b, even));
-        cg_v8_store (d + pws + j1, __builtin_shuffle (a, b, odd));
-      }
+    if ((iy < 0 || iy >= j->h) && s->pad_mode == CG_PAD_ZERO) {
+      memset (d, 0, sizeof (float) * st * pws);
+      continue;
     }
     for (int r = 0; r < st; r++)
-      for (int jj = 0; jj < pws; jj++) {
-        if (jj == j0)
-          jj = j1;
-        if (jj < pws)
-          d[r * pws + jj] = padded_at (src, s, w, jj * st + r);
-      }
+      cg_gather_span (d + r * pws, j->in + ((gsize) ci * j->h +
+              cg_reflect_index (iy, j->h)) * w, w, 0, pws, st, r - pad,
+          s->pad_mode);
   }
 }
 

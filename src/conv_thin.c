@@ -65,24 +65,14 @@ pad_row_range (gpointer data, int begin, int end)
   int h = j->h, w = j->w, pw = w + 2 * s->pad, nr = j->r1 - j->r0;
 
   for (int i = begin; i < end; i++) {
-    int ci = i / nr, r = j->r0 + i % nr, iy = r - s->pad;
-    const float *src;
+    int ci = i / nr, iy = j->r0 + i % nr - s->pad;
     float *row = j->dst + (gsize) i * pw;
-    if (iy < 0 || iy >= h) {
-      if (s->pad_mode == CG_PAD_ZERO) {
-        memset (row, 0, sizeof (float) * pw);
-        continue;
-      }
-      iy = cg_reflect_index (iy, h);
+    if ((iy < 0 || iy >= h) && s->pad_mode == CG_PAD_ZERO) {
+      memset (row, 0, sizeof (float) * pw);
+      continue;
     }
-    src = j->in + ((gsize) ci * h + iy) * w;
-    for (int x = 0; x < s->pad; x++) {
-      row[x] = s->pad_mode == CG_PAD_ZERO ? 0.0f :
-          src[cg_reflect_index (x - s->pad, w)];
-      row[pw - 1 - x] = s->pad_mode == CG_PAD_ZERO ? 0.0f :
-          src[cg_reflect_index (w - 1 + s->pad - x, w)];
-    }
-    memcpy (row + s->pad, src, sizeof (float) * w);
+    cg_gather_span (row, j->in + ((gsize) ci * h + cg_reflect_index (iy,
+                h)) * w, w, 0, pw, 1, -s->pad, s->pad_mode);
   }
 }
 

@@ -183,6 +183,13 @@ m_stride (const CgConvShape * s, int ntp)
   return element_stride ((gsize) s->cout * ntp);
 }
 
+/* dM's, in plain rows as long as V's panels (the weight gradient) */
+static inline gsize
+dm_stride (const CgConvShape * s, int ntp)
+{
+  return element_stride ((gsize) s->cout * panel_tiles (ntp));
+}
+
 gsize
 cg_conv2d_winograd_scratch_floats (const CgConvShape * s, int h, int w,
     gsize budget)
@@ -349,9 +356,7 @@ cg_conv2d_winograd_forward (float *out, const float *in,
 static gsize
 wgrad_band_floats (const CgConvShape * s, int ntp)
 {
-  gsize ld = panel_tiles (ntp);
-  return (gsize) E *(element_stride ((gsize) s->cin * ld) +
-      element_stride ((gsize) s->cout * ld));
+  return (gsize) E *(v_stride (s, ntp) + dm_stride (s, ntp));
 }
 
 static int
@@ -471,8 +476,7 @@ cg_conv2d_winograd_wgrad (float *dweight, const float *doutput,
     int ty1 = MIN (ty0 + band, tiles_y);
     int ntp = (ty1 - ty0) * (tiles_x + SPARE);
     gsize ld = panel_tiles (ntp);
-    gsize vstride = element_stride ((gsize) s->cin * ld);
-    gsize dmstride = element_stride ((gsize) s->cout * ld);
+    gsize vstride = v_stride (s, ntp), dmstride = dm_stride (s, ntp);
     float *v = bandbuf;
     float *dm = v + E * vstride;
     TransformJob in_job = { v, in, NULL, s, h, w, tiles_x, ty0, ty1,

@@ -48,6 +48,13 @@ deinterleave4x16 (__m512 a0, __m512 a1, __m512 a2, __m512 a3, float *d0,
   _mm512_storeu_ps (d3, d[3]);
 }
 
+/* Lanes [lo, hi) of 16 (none when hi <= lo). */
+static inline __mmask16
+lane_mask (int lo, int hi)
+{
+  return hi > lo ? (__mmask16) ((0xffffu >> (16 - hi)) & (0xffffu << lo)) : 0;
+}
+
 /* Floats [px0, px0 + 16) of a padded row (pad 1: px = x + 1; zero past
  * the padded edge), loaded straight from the image row `src`. Copying
  * the row into a buffer first cost more than the transform: the
@@ -64,8 +71,7 @@ padded_chunk (const float *src, int w, gboolean reflect, int px0)
     return _mm512_loadu_ps (src + px0 - 1);
   lo = MAX (0, 1 - px0);
   hi = CLAMP (w + 1 - px0, 0, 16);
-  v = _mm512_maskz_loadu_ps (hi > lo ? (__mmask16) ((0xffffu >> (16 - hi)) &
-          (0xffffu << lo)) : 0, src + px0 - 1);
+  v = _mm512_maskz_loadu_ps (lane_mask (lo, hi), src + px0 - 1);
   if (reflect) {
     if (px0 == 0)
       v = _mm512_mask_mov_ps (v, 1,
@@ -76,6 +82,30 @@ padded_chunk (const float *src, int w, gboolean reflect, int px0)
           _mm512_set1_ps (src[cg_reflect_index (w, w)]));
   }
   return v;
+}
+
+/* The tiles t .. t + n - 1 of a band (txp per tile row, the last of each
+ * a spare) go to or come from the image in runs of real tiles of one
+ * tile row. The run from lane l0: its tile row and column, its length
+ * in lanes (at least 1: a spare tile is a run of one that touches
+ * nothing), and the floats [fa, fb) of the 16 tiles' interleaved rows
+ * (4 per tile) that lie inside the image at x = 4 tx + f - fa. */
+typedef struct
+{
+  int ty, tx, len, fa, fb;
+} TileRun;
+
+static inline TileRun
+tile_run (int t, int l0, int n, int ty0, int txp, int tiles_x, int w)
+{
+  int tt = t + l0, tx = tt % txp;
+  TileRun run = { ty0 + tt / txp, tx, 1, OT * l0, OT * l0 };
+
+  if (tx < tiles_x) {
+    run.len = MIN (n - l0, tiles_x - tx);
+    run.fb = MIN (OT * (l0 + run.len), run.fa + w - OT * tx);
+  }
+  return run;
 }
 
 /* Output tiles t .. t + n - 1 of the band into the plane: y[r][qq] holds
@@ -113,25 +143,17 @@ store_tiles16 (wino_vf16 y[OT][OT], float *plane, int t, int n, int ty0,
   }
 
   for (int l0 = 0; l0 < n;) {
-    int tt = t + l0, ty = ty0 + tt / txp, tx = tt % txp, len;
-    if (tx >= tiles_x) {        /* a spare tile */
-      l0++;
-      continue;
-    }
-    len = MIN (n - l0, tiles_x - tx);
-    /* floats [fa, fb) of the interleaved rows land at x = 4 tx + f - fa */
-    int fa = OT * l0, fb = MIN (OT * (l0 + len), fa + w - OT * tx);
-    for (int r = 0; r < OT && ty * OT + r < h; r++) {
-      float *orow = plane + (gsize) (ty * OT + r) * w + OT * tx - fa;
+    TileRun u = tile_run (t, l0, n, ty0, txp, tiles_x, w);
+    for (int r = 0; r < OT && u.ty * OT + r < h && u.fa < u.fb; r++) {
+      float *orow = plane + (gsize) (u.ty * OT + r) * w + OT * u.tx - u.fa;
       for (int k = 0; k < 4; k++) {
-        int lo = MAX (fa, 16 * k) - 16 * k, hi = MIN (fb, 16 * k + 16) - 16 * k;
-        if (lo < hi)
-          _mm512_mask_storeu_ps (orow + 16 * k,
-              (__mmask16) ((0xffffu >> (16 - hi)) & (0xffffu << lo)),
-              a[r][k]);
+        __mmask16 m = lane_mask (MAX (u.fa, 16 * k) - 16 * k,
+            MIN (u.fb, 16 * k + 16) - 16 * k);
+        if (m)
+          _mm512_mask_storeu_ps (orow + 16 * k, m, a[r][k]);
       }
     }
-    l0 += len;
+    l0 += u.len;
   }
 }
 
@@ -149,24 +171,18 @@ load_tiles16 (wino_vf16 y[OT][OT], const float *plane, int t, int n,
     for (int k = 0; k < 4; k++)
       a[r][k] = _mm512_setzero_ps ();
   for (int l0 = 0; l0 < n;) {
-    int tt = t + l0, ty = ty0 + tt / txp, tx = tt % txp, len;
-    if (tx >= tiles_x) {
-      l0++;
-      continue;
-    }
-    len = MIN (n - l0, tiles_x - tx);
-    int fa = OT * l0, fb = MIN (OT * (l0 + len), fa + w - OT * tx);
-    for (int r = 0; r < OT && ty * OT + r < h; r++) {
-      const float *irow = plane + (gsize) (ty * OT + r) * w + OT * tx - fa;
+    TileRun u = tile_run (t, l0, n, ty0, txp, tiles_x, w);
+    for (int r = 0; r < OT && u.ty * OT + r < h && u.fa < u.fb; r++) {
+      const float *irow = plane + (gsize) (u.ty * OT + r) * w + OT * u.tx -
+          u.fa;
       for (int k = 0; k < 4; k++) {
-        int lo = MAX (fa, 16 * k) - 16 * k, hi = MIN (fb, 16 * k + 16) - 16 * k;
-        if (lo < hi)
-          a[r][k] = _mm512_mask_loadu_ps (a[r][k],
-              (__mmask16) ((0xffffu >> (16 - hi)) & (0xffffu << lo)),
-              irow + 16 * k);
+        __mmask16 m = lane_mask (MAX (u.fa, 16 * k) - 16 * k,
+            MIN (u.fb, 16 * k + 16) - 16 * k);
+        if (m)
+          a[r][k] = _mm512_mask_loadu_ps (a[r][k], m, irow + 16 * k);
       }
     }
-    l0 += len;
+    l0 += u.len;
   }
   for (int r = 0; r < OT; r++) {
     __m512 d[4];

@@ -97,23 +97,24 @@ cg_reflect_pad_backward (float *dinput, const float *doutput, int c, int h,
   cg_parallel_for (c, pad_backward_channels, &job);
 }
 
-/* dst[x - x0] = src[x * stride + off] for x in [x0, x1), positions
- * outside [0, w) reflected or zero. */
-/* dst[x] = src[2 x] for x in [0, n): the even lanes of 16 consecutive
- * floats, eight outputs at a time (the stride-2 layers' im2col) */
+/* dst[x] = src[2 x] for x in [0, n), src holding `avail` floats: the even
+ * lanes of 16 consecutive floats, eight outputs at a time while those 16
+ * are readable (the stride-2 layers' im2col), then one by one. */
 CG_SIMD_CLONES static void
-gather_even (float *dst, const float *src, int n)
+gather_even (float *dst, const float *src, int n, int avail)
 {
   const cg_v8i even = { 0, 2, 4, 6, 8, 10, 12, 14 };
   int x = 0;
 
-  for (; x + 8 <= n; x += 8)
+  for (; x + 8 <= n && 2 * x + 16 <= avail; x += 8)
     cg_v8_store (dst + x, __builtin_shuffle (cg_v8_load (src + 2 * x),
             cg_v8_load (src + 2 * x + 8), even));
   for (; x < n; x++)
     dst[x] = src[2 * x];
 }
 
+/* dst[x - x0] = src[x * stride + off] for x in [x0, x1), positions
+ * outside [0, w) reflected or zero. */
 void
 cg_gather_span (float *dst, const float *src, int w, int x0, int x1,
     int stride, int off, CgPadMode mode)
@@ -131,18 +132,12 @@ cg_gather_span (float *dst, const float *src, int w, int x0, int x1,
         src[cg_reflect_index (x * stride + off, w)] : 0.0f;
   if (stride == 1)
     memcpy (dst + lo - x0, src + lo + off, sizeof (float) * (hi - lo));
-  else {
-    x = lo;
-    if (stride == 2) {
-      /* whole vectors while the 16 floats read stay inside the row */
-      int n = MAX (0, MIN (hi - lo, (w - off - 2 * lo - 16) / 2 + 1));
-      n = n / 8 * 8;
-      gather_even (dst + lo - x0, src + 2 * lo + off, n);
-      x += n;
-    }
-    for (; x < hi; x++)
+  else if (stride == 2)
+    gather_even (dst + lo - x0, src + 2 * lo + off, hi - lo,
+        w - off - 2 * lo);
+  else
+    for (x = lo; x < hi; x++)
       dst[x - x0] = src[x * stride + off];
-  }
   for (x = hi; x < x1; x++)
     dst[x - x0] = mode == CG_PAD_REFLECT ?
         src[cg_reflect_index (x * stride + off, w)] : 0.0f;
