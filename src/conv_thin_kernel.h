@@ -143,6 +143,7 @@ THIN_ROWS (gpointer data, int begin, int end)
 #define WG_NCO 1
 #endif
 #define WGRAD_GROUP THIN_CAT (wgrad_group, VW)
+#define WGRAD_CHANNELS THIN_CAT (wgrad_channels, VW)
 
 static inline __attribute__ ((always_inline))
 void
@@ -201,33 +202,42 @@ WGRAD_GROUP (const ThinJob * j, int ci, int ky, int co, const int NCO,
   }
 }
 
+/* Every output channel of one (ci, ky), WG_NCO at a time, for a
+ * constant K (so that the loops unroll). */
+static inline __attribute__ ((always_inline))
+void
+WGRAD_CHANNELS (const ThinJob * j, int ci, int ky, const int K)
+{
+  int co = 0, cout = j->s->cout;
+
+  for (; co + WG_NCO <= cout; co += WG_NCO)
+    WGRAD_GROUP (j, ci, ky, co, WG_NCO, K);
+  for (; co < cout; co++)
+    WGRAD_GROUP (j, ci, ky, co, 1, K);
+}
+
 /* Jobs [begin, end) of cin x k (ci, ky); any k but 3 and 7 takes the
  * scalar taps_wgrad. */
 THIN_FUNC_ATTRS static void
 THIN_WGRAD (gpointer data, int begin, int end)
 {
   const ThinJob *j = data;
-  int k = j->s->k, cout = j->s->cout;
+  int k = j->s->k;
 
   for (int job = begin; job < end; job++) {
-    int ci = job / k, ky = job % k, co = 0;
-    if (k == 7) {
-      for (; co + WG_NCO <= cout; co += WG_NCO)
-        WGRAD_GROUP (j, ci, ky, co, WG_NCO, 7);
-      for (; co < cout; co++)
-        WGRAD_GROUP (j, ci, ky, co, 1, 7);
-    } else if (k == 3) {
-      for (; co + WG_NCO <= cout; co += WG_NCO)
-        WGRAD_GROUP (j, ci, ky, co, WG_NCO, 3);
-      for (; co < cout; co++)
-        WGRAD_GROUP (j, ci, ky, co, 1, 3);
-    } else
+    int ci = job / k, ky = job % k;
+    if (k == 7)
+      WGRAD_CHANNELS (j, ci, ky, 7);
+    else if (k == 3)
+      WGRAD_CHANNELS (j, ci, ky, 3);
+    else
       taps_wgrad (j, ci, ky);
   }
 }
 
 #undef WG_NCO
 #undef WGRAD_GROUP
+#undef WGRAD_CHANNELS
 #undef VF
 #undef MAX_NCO
 #undef MAX_NV
