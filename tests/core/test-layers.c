@@ -358,7 +358,7 @@ test_fast_vs_im2col (void)
       scratch = g_new (float, MAX (cg_conv2d_col_floats (&s, h, w, 1 << 20),
               MAX (cg_conv2d_thin_scratch_floats (&s, h, w, 1 << 20),
                   cg_conv2d_winograd_scratch_floats (&s, h, w, 1 << 20))));
-      prep = g_new (float, 36 * n_w);
+      prep = g_new (float, CG_WINOGRAD_PREPARED_FLOATS (&s));
       cg_conv2d_forward (want, in, wt, b, &s, h, w, scratch, 1 << 20);
       if (s.k == 3) {
         cg_conv2d_winograd_prepare (prep, wt, &s);
