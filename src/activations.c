@@ -5,10 +5,74 @@
 
 #include <math.h>
 
+/* ---- the ORC passes, split over the current pool: alone on the calling
+ * thread they left the others idle (a training step runs dozens of them
+ * over whole activations). ---- */
+typedef enum
+{
+  EW_RELU,
+  EW_LEAKY_RELU,
+  EW_LEAKY_RELU_BACKWARD,       /* slope 0: ReLU's */
+  EW_TANH_BACKWARD,
+  EW_ADD,
+} EwOp;
+
+typedef struct
+{
+  EwOp op;
+  float *d;
+  const float *a, *b;
+  float slope;
+  gsize n;
+} EwJob;
+
+#define EW_CHUNK 8192
+
+static void
+ew_chunks (gpointer data, int begin, int end)
+{
+  const EwJob *j = data;
+  gsize i0 = (gsize) begin * EW_CHUNK;
+  int n = (int) (MIN ((gsize) end * EW_CHUNK, j->n) - i0);
+  float *d = j->d + i0;
+  const float *a = j->a + i0, *b = j->b ? j->b + i0 : NULL;
+
+/* Outputs may alias inputs at the same index (in-place passes): ORC
+ * works element by element, despite the generated prototypes' restrict. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wrestrict"
+  switch (j->op) {
+    case EW_RELU:
+      cg_orc_relu (d, a, n);
+      break;
+    case EW_LEAKY_RELU:
+      cg_orc_leaky_relu (d, a, j->slope, n);
+      break;
+    case EW_LEAKY_RELU_BACKWARD:
+      cg_orc_leaky_relu_backward (d, a, b, j->slope, 1.0f - j->slope, n);
+      break;
+    case EW_TANH_BACKWARD:
+      cg_orc_tanh_backward (d, a, b, n);
+      break;
+    case EW_ADD:
+      cg_orc_add (d, a, b, n);
+      break;
+  }
+#pragma GCC diagnostic pop
+}
+
+static void
+elementwise (EwOp op, float *d, const float *a, const float *b, float slope,
+    gsize n)
+{
+  EwJob job = { op, d, a, b, slope, n };
+  cg_parallel_for ((int) ((n + EW_CHUNK - 1) / EW_CHUNK), ew_chunks, &job);
+}
+
 void
 cg_relu_forward (float *out, const float *in, gsize n)
 {
-  cg_orc_relu (out, in, (int) n);
+  elementwise (EW_RELU, out, in, NULL, 0.0f, n);
 }
 
 /* e^x, 8 lanes, for x in [-87, 87]: x = k ln2 + r with |r| <= ln2/2,
@@ -84,47 +148,39 @@ cg_tanh_forward (float *out, const float *in, gsize n)
 void
 cg_leaky_relu_forward (float *out, const float *in, gsize n)
 {
-  cg_orc_leaky_relu (out, in, CG_LRELU_SLOPE, (int) n);
+  elementwise (EW_LEAKY_RELU, out, in, NULL, CG_LRELU_SLOPE, n);
 }
 
 void
 cg_relu_backward (float *dinput, const float *doutput, const float *output,
     gsize n)
 {
-  cg_orc_leaky_relu_backward (dinput, doutput, output, 0.0f, 1.0f, (int) n);
+  elementwise (EW_LEAKY_RELU_BACKWARD, dinput, doutput, output, 0.0f, n);
 }
 
 void
 cg_leaky_relu_backward (float *dinput, const float *doutput,
     const float *output, gsize n)
 {
-  cg_orc_leaky_relu_backward (dinput, doutput, output, CG_LRELU_SLOPE,
-      1.0f - CG_LRELU_SLOPE, (int) n);
+  elementwise (EW_LEAKY_RELU_BACKWARD, dinput, doutput, output,
+      CG_LRELU_SLOPE, n);
 }
 
 void
 cg_tanh_backward (float *dinput, const float *doutput, const float *output,
     gsize n)
 {
-  cg_orc_tanh_backward (dinput, doutput, output, (int) n);
+  elementwise (EW_TANH_BACKWARD, dinput, doutput, output, 0.0f, n);
 }
 
 void
 cg_add_forward (float *out, const float *a, const float *b, gsize n)
 {
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wrestrict"
-  cg_orc_add (out, a, b, (int) n);
-#pragma GCC diagnostic pop
+  elementwise (EW_ADD, out, a, b, 0.0f, n);
 }
 
 void
 cg_add_backward (float *dacc, const float *doutput, gsize n)
 {
-/* In place: ORC works element by element, so an output may alias the
- * input at the same index despite the generated prototype's restrict. */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wrestrict"
-  cg_orc_add (dacc, dacc, doutput, (int) n);
-#pragma GCC diagnostic pop
+  elementwise (EW_ADD, dacc, dacc, doutput, 0.0f, n);
 }

@@ -94,6 +94,7 @@ void cg_orc_leaky_relu_backward (float * ORC_RESTRICT d1, const float * ORC_REST
 void cg_orc_tanh_backward (float * ORC_RESTRICT d1, const float * ORC_RESTRICT s1, const float * ORC_RESTRICT s2, int n);
 void cg_orc_add (float * ORC_RESTRICT d1, const float * ORC_RESTRICT s1, const float * ORC_RESTRICT s2, int n);
 void cg_orc_in_backward (float * ORC_RESTRICT d1, const float * ORC_RESTRICT s1, const float * ORC_RESTRICT s2, const float * ORC_RESTRICT s3, float p1, float p2, float p3, int n);
+void cg_orc_in_backward_set (float * ORC_RESTRICT d1, const float * ORC_RESTRICT s1, const float * ORC_RESTRICT s2, float p1, float p2, float p3, int n);
 void cg_orc_adam (float * ORC_RESTRICT d1, float * ORC_RESTRICT d2, float * ORC_RESTRICT d3, const float * ORC_RESTRICT s1, const float * ORC_RESTRICT s2, const float * ORC_RESTRICT s3, const float * ORC_RESTRICT s4, float p1, float p2, float p3, float p4, float p5, float p6, float p7, int n);
 
 #ifdef __cplusplus

@@ -197,6 +197,21 @@ addf t, t, u
 addf t, t, c
 addf d, a, t
 
+# d = g * ga + x * xa + c: the same, written where d holds no gradient yet
+.function cg_orc_in_backward_set
+.dest 4 d float
+.source 4 g float
+.source 4 x float
+.floatparam 4 ga
+.floatparam 4 xa
+.floatparam 4 c
+.temp 4 t
+.temp 4 u
+mulf t, g, ga
+mulf u, x, xa
+addf t, t, u
+addf d, t, c
+
 # One Adam step (PyTorch's, no weight decay, no amsgrad), in place through
 # aliased sources: m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
 # p -= step * m / (sqrt (v) / sqrt (bc2) + eps), step = lr / bc1.

@@ -204,6 +204,14 @@ void cg_conv_transpose2d_backward (float *dinput, float *dweight,
  * saved by the forward). */
 void cg_instance_norm_backward (float *dinput, const float *doutput,
     const float *input, int c, int hw);
+/* The same from the gradient of an activation after the norm (`output`:
+ * the activation's output; slope 0 for ReLU, CG_LRELU_SLOPE; NULL: none),
+ * channel by channel so that each plane stays in cache from the
+ * activation's backward to the last pass. doutput is overwritten with
+ * the activation's input gradient, and dinput is written, not summed
+ * into. */
+void cg_instance_norm_act_backward (float *dinput, float *doutput,
+    const float *output, float slope, const float *input, int c, int hw);
 
 /* activations.c. Elementwise backward passes write (they may run in place,
  * dinput == doutput): in these networks an activation's input has no

@@ -614,19 +614,15 @@ cg_tape_backward (CgTape * t, CgTrainNet * net, const float *dout,
         gp = g;
         break;
       case POST_IN_RELU:
-        cg_relu_backward (g, g, out, n);
-        cg_parallel_zero (gpre, n);
-        cg_instance_norm_backward (gpre, g, pre, c, hw);
+        cg_instance_norm_act_backward (gpre, g, out, 0.0f, pre, c, hw);
         break;
       case POST_IN_ADD:
         cg_add_backward (SLOT (t, t->layers[l->residual].gout), g, n);
-        cg_parallel_zero (gpre, n);
-        cg_instance_norm_backward (gpre, g, pre, c, hw);
+        cg_instance_norm_act_backward (gpre, g, NULL, 0.0f, pre, c, hw);
         break;
       case POST_IN_LRELU:
-        cg_leaky_relu_backward (g, g, out, n);
-        cg_parallel_zero (gpre, n);
-        cg_instance_norm_backward (gpre, g, pre, c, hw);
+        cg_instance_norm_act_backward (gpre, g, out, CG_LRELU_SLOPE, pre, c,
+            hw);
         break;
       case POST_RELU:
         cg_relu_backward (gpre, g, out, n);
