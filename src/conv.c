@@ -226,7 +226,9 @@ cg_sgemm_nt_acc (int m, int n, int k, const float *a, int lda,
     const float *b, int ldb, float *c, int ldc)
 {
   NtJob job = { m, n, k, a, b, lda, ldb, ldc, c };
-  cg_parallel_for ((n + NT_BLOCK - 1) / NT_BLOCK, nt_columns, &job);
+  /* each piece packs all of A */
+  cg_parallel_for_pieces ((n + NT_BLOCK - 1) / NT_BLOCK, 1, nt_columns,
+      &job);
 }
 
 /* ---- the input gradient of a stride-1 convolution with few outputs ----

@@ -144,8 +144,14 @@ cg_pool_each_thread (CgPool * pool, CgParallelFunc func, gpointer data)
   run_job (pool, pool->n_threads, pool->n_threads, TRUE, func, data);
 }
 
+/* With one piece a thread, a thread that the VM slows (another guest on
+ * its core) holds the others up at every join; with a few, the others
+ * take its share. */
+#define PIECES_PER_THREAD 4
+
 void
-cg_parallel_for (int n, CgParallelFunc func, gpointer data)
+cg_parallel_for_pieces (int n, int per_thread, CgParallelFunc func,
+    gpointer data)
 {
   CgPool *pool = current;
 
@@ -155,7 +161,14 @@ cg_parallel_for (int n, CgParallelFunc func, gpointer data)
     func (data, 0, n);
     return;
   }
-  run_job (pool, n, MIN (n, pool->n_threads), FALSE, func, data);
+  run_job (pool, n, MIN (n, pool->n_threads * per_thread), FALSE, func,
+      data);
+}
+
+void
+cg_parallel_for (int n, CgParallelFunc func, gpointer data)
+{
+  cg_parallel_for_pieces (n, PIECES_PER_THREAD, func, data);
 }
 
 /* Pieces of 64K floats: below that a hand-off costs more than it saves. */
@@ -246,6 +259,7 @@ cg_sgemm (gboolean trans_a, int m, int n, int k, const float *a, int lda,
     const float *b, int ldb, gboolean accumulate, float *c, int ldc)
 {
   GemmJob job = { trans_a, accumulate, m, n, k, a, b, lda, ldb, ldc, c };
-  cg_parallel_for ((n + GEMM_COL_BLOCK - 1) / GEMM_COL_BLOCK, gemm_columns,
-      &job);
+  /* one piece a thread: each piece packs all of A again */
+  cg_parallel_for_pieces ((n + GEMM_COL_BLOCK - 1) / GEMM_COL_BLOCK, 1,
+      gemm_columns, &job);
 }

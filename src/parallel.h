@@ -30,9 +30,13 @@ void cg_pool_pop (void);
  * the thread's slot (the caller is slot 0). */
 void cg_pool_each_thread (CgPool * pool, CgParallelFunc func, gpointer data);
 
-/* Run func over [0, n) in about as many pieces as threads, in the current
- * pool; returns when all are done. */
+/* Run func over [0, n) in the current pool, in a few pieces per thread
+ * taken as threads come free; returns when all are done. */
 void cg_parallel_for (int n, CgParallelFunc func, gpointer data);
+/* The same in at most per_thread pieces per thread: 1 where each piece
+ * has a setup of its own to pay (a GEMM piece packs all of A). */
+void cg_parallel_for_pieces (int n, int per_thread, CgParallelFunc func,
+    gpointer data);
 
 /* Row-major C = op(A) B (+ C when `accumulate`), M x N, with the columns
  * of B and C split over the current pool, each piece one single-threaded
