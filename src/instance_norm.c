@@ -1,9 +1,11 @@
 /* InstanceNorm2d (affine=False, track_running_stats=False): each channel of
  * the one image is normalized by its own mean and biased variance.
  *
- * Statistics in two passes (mean, then the mean of squared deviations),
- * which stays accurate when the mean is large against the spread; the
- * normalization itself, fused with ReLU or the residual add, runs in ORC.
+ * Statistics in one pass of sums shifted by an estimate of the mean
+ * (shifted_sums), which stays accurate when the mean is large against the
+ * spread; the normalization itself, fused with ReLU or the residual add,
+ * runs in ORC. The backward recomputes the statistics and takes the
+ * activation after the norm with it, plane by plane.
  */
 #include "layers.h"
 #include "cg-orc.h"
