@@ -95,9 +95,7 @@ pack_a_rows (float *dst, const float *a, gsize lda, int mc, int kc)
             _mm256_permute2f128_ps (v[j], v[4 + j], 0x31));
       }
     }
-    for (; p < kc; p++)
-      for (int i = 0; i < MR; i++)
-        dst[(gsize) p * MR + i] = rows[i * lda + p];
+    pack_a (dst + (gsize) p * MR, rows + p, lda, 1, MR, kc - p);
   }
 }
 #endif

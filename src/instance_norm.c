@@ -187,9 +187,13 @@ plane_grad_sums (const float *g, const float *x, int n, float scale,
 
 typedef struct
 {
-  float *dinput, *doutput;
-  const float *output, *input;
+  float *dinput;
+  const float *doutput, *input;
+  /* with an activation: its output, its slope, and where its input
+   * gradient goes (the caller's doutput, overwritten) */
+  const float *output;
   float slope;
+  float *act_grad;
   gboolean accumulate;
   int hw;
 } NormBackwardJob;
@@ -203,40 +207,37 @@ norm_backward_channels (gpointer data, int begin, int end)
   for (int ch = begin; ch < end; ch++) {
     gsize off = (gsize) ch * hw;
     const float *x = j->input + off;
-    float *g = j->doutput + off;
+    const float *g = j->doutput + off;
     float *d = j->dinput + off;
-    float rstd, offset;
+    float rstd, offset, xa, c;
     double sum_g, sum_gx, mg, mgx;
 
-    /* the activation's backward, in place (element by element, so the
-     * generated prototype's restrict does not bite), while the plane is in
-     * cache for the three passes below */
+/* In place (the activation's gradient over dout, the accumulating form's
+ * result over dinput): ORC works element by element, so an output may
+ * alias the input at the same index despite the generated prototypes'
+ * restrict. */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wrestrict"
-    if (j->output)
-      cg_orc_leaky_relu_backward (g, g, j->output + off, j->slope,
-          1.0f - j->slope, hw);
-#pragma GCC diagnostic pop
+    /* the activation's backward while the plane is in cache for the three
+     * passes below */
+    if (j->output) {
+      cg_orc_leaky_relu_backward (j->act_grad + off, g, j->output + off,
+          j->slope, 1.0f - j->slope, hw);
+      g = j->act_grad + off;
+    }
     plane_stats (x, hw, &rstd, &offset);
     plane_grad_sums (g, x, hw, rstd, offset, &sum_g, &sum_gx);
     mg = sum_g / hw;
     mgx = sum_gx / hw;
     /* rstd (g - mg - (x rstd + offset) mgx)
      *   = g rstd + x (-rstd^2 mgx) + (-rstd (mg + offset mgx)) */
-    {
-      float xa = (float) (-(double) rstd * rstd * mgx);
-      float c = (float) (-(double) rstd * (mg + offset * mgx));
-      if (!j->accumulate) {
-        cg_orc_in_backward_set (d, g, x, rstd, xa, c, hw);
-        continue;
-      }
-/* In place: ORC works element by element, so an output may alias the
- * input at the same index despite the generated prototype's restrict. */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wrestrict"
+    xa = (float) (-(double) rstd * rstd * mgx);
+    c = (float) (-(double) rstd * (mg + offset * mgx));
+    if (j->accumulate)
       cg_orc_in_backward (d, d, g, x, rstd, xa, c, hw);
+    else
+      cg_orc_in_backward_set (d, g, x, rstd, xa, c, hw);
 #pragma GCC diagnostic pop
-    }
   }
 }
 
@@ -244,8 +245,8 @@ void
 cg_instance_norm_backward (float *dinput, const float *doutput,
     const float *input, int c, int hw)
 {
-  NormBackwardJob job = { dinput, (float *) doutput, NULL, input, 0.0f,
-    TRUE, hw
+  NormBackwardJob job = { dinput, doutput, input, NULL, 0.0f, NULL, TRUE,
+    hw
   };
   cg_parallel_for (c, norm_backward_channels, &job);
 }
@@ -254,6 +255,8 @@ void
 cg_instance_norm_act_backward (float *dinput, float *doutput,
     const float *output, float slope, const float *input, int c, int hw)
 {
-  NormBackwardJob job = { dinput, doutput, output, input, slope, FALSE, hw };
+  NormBackwardJob job = { dinput, doutput, input, output, slope, doutput,
+    FALSE, hw
+  };
   cg_parallel_for (c, norm_backward_channels, &job);
 }
