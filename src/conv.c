@@ -392,8 +392,12 @@ winograd_adjoint_backward (float *dinput, const float *doutput,
     PaddedJob pad_job = { (float *) doutput, gpad, h, w, 1, FALSE };
     cg_parallel_for (s->cout, padded_channels, &pad_job);
   }
-  cg_conv2d_winograd_forward (dpad, gpad, prepared, NULL, &a, ph, pw,
-      scratch, col_cap);
+  if (cg_conv2d_winograd_fused_preferred (&a))
+    cg_conv2d_winograd_forward_fused (dpad, gpad, prepared, NULL, &a, ph,
+        pw);
+  else
+    cg_conv2d_winograd_forward (dpad, gpad, prepared, NULL, &a, ph, pw,
+        scratch, col_cap);
   fold_padded (dinput, dpad, s->cin, h, w, 1, s->pad_mode);
 }
 

@@ -190,6 +190,22 @@ dm_stride (const CgConvShape * s, int ntp)
   return element_stride ((gsize) s->cout * panel_tiles (ntp));
 }
 
+/* ---- Fused bands. Where the transformed weights U fit in a core's L2
+ * cache beside a band's V and M (64 channels: U is 576 KiB), each thread
+ * takes a band of one or two tile rows through all three stages on its
+ * own, so that V and M stay in its L2 and the threads meet only at the
+ * end. Going through whole-image V and M instead (5 MiB each at ngf 16,
+ * 640x480) streamed them through L3 twice; with 256 channels U itself
+ * no longer fits, and the whole-image stages, which keep each U[e] hot
+ * over all the tiles, stay the better order. ---- */
+#define FUSED_MAX_U_FLOATS ((gsize) 160 * 1024)
+
+gboolean
+cg_conv2d_winograd_fused_preferred (const CgConvShape * s)
+{
+  return (gsize) E *s->cout * s->cin <= FUSED_MAX_U_FLOATS;
+}
+
 gsize
 cg_conv2d_winograd_scratch_floats (const CgConvShape * s, int h, int w,
     gsize budget)
@@ -197,6 +213,7 @@ cg_conv2d_winograd_scratch_floats (const CgConvShape * s, int h, int w,
   int tiles_y = (h + OT - 1) / OT, tiles_x = (w + OT - 1) / OT;
   int rows = band_tile_rows (s, tiles_y, tiles_x, budget);
   int ntp = rows * (tiles_x + SPARE);
+
   /* + 16: the output transform reads whole vectors past the last tile */
   return (gsize) E *(v_stride (s, ntp) + m_stride (s, ntp)) + 16;
 }
@@ -264,6 +281,45 @@ q_stride (int ntp)
   return ((gsize) ntp + 16 + 15) & ~(gsize) 15;
 }
 
+/* The input transform's working rows (cg_thread_scratch) for a band of
+ * ntp tiles, txp per tile row. */
+static inline gsize
+transform_rows_floats (int txp, int ntp)
+{
+  return (gsize) OT *txp + 4 * T * q_stride (ntp);
+}
+
+/* Tile rows per fused band: the fewest (V and M smallest) that fill the
+ * GEMM panels to within 1/8, at most 4; at 320x240 one row of 21 tiles
+ * would run 48-column panels half empty, two rows fill 42 of 48. */
+static int
+fused_band_rows (int tiles_y, int tiles_x)
+{
+  int txp = tiles_x + SPARE, best = 1;
+  double best_fill = 0.0;
+
+  for (int r = 1; r <= MIN (4, tiles_y); r++) {
+    double fill = (double) r * txp / panel_tiles (r * txp);
+    if (fill >= 0.875)
+      return r;
+    if (fill > best_fill + 1e-9) {
+      best_fill = fill;
+      best = r;
+    }
+  }
+  return best;
+}
+
+static gsize
+fused_thread_floats (const CgConvShape * s, int tiles_y, int tiles_x)
+{
+  int txp = tiles_x + SPARE;
+  int ntp = fused_band_rows (tiles_y, tiles_x) * txp;
+  /* + 16: the output transform reads whole vectors past the last tile */
+  return transform_rows_floats (txp, ntp) +
+      (gsize) E *(v_stride (s, ntp) + m_stride (s, ntp)) + 16;
+}
+
 gsize
 cg_conv2d_winograd_thread_floats (const CgConvShape * s, int h, int w,
     gsize budget)
@@ -271,7 +327,11 @@ cg_conv2d_winograd_thread_floats (const CgConvShape * s, int h, int w,
   int tiles_y = (h + OT - 1) / OT, tiles_x = (w + OT - 1) / OT;
   int rows = band_tile_rows (s, tiles_y, tiles_x, budget);
   int txp = tiles_x + SPARE;
-  return (gsize) OT *txp + 4 * T * q_stride (rows * txp);
+  gsize n = transform_rows_floats (txp, rows * txp);
+
+  if (cg_conv2d_winograd_fused_preferred (s))
+    n = MAX (n, fused_thread_floats (s, tiles_y, tiles_x));
+  return n;
 }
 
 #define VW 8
@@ -310,6 +370,64 @@ domain_gemms (gpointer data, int begin, int end)
     cg_gemm_packed (s->cout, g->nt, s->cin, g->u + e * g->uplane,
         g->v + e * g->vplane, FALSE, g->m + (gsize) e * g->mplane,
         g->nt);
+}
+
+typedef struct
+{
+  float *out;
+  const float *in, *prepared, *bias;
+  const CgConvShape *s;
+  int h, w, tiles_y, tiles_x, band;
+  CgParallelFunc input_transform, output_transform;
+} FusedJob;
+
+/* Bands [b0, b1), each through the three stages in this thread's
+ * scratch: the transform's rows first, then V and M. */
+static void
+fused_bands (gpointer data, int b0, int b1)
+{
+  const FusedJob *j = data;
+  const CgConvShape *s = j->s;
+  int txp = j->tiles_x + SPARE;
+  float *base = cg_thread_scratch (fused_thread_floats (s, j->tiles_y,
+          j->tiles_x));
+
+  for (int b = b0; b < b1; b++) {
+    int ty0 = b * j->band, ty1 = MIN (ty0 + j->band, j->tiles_y);
+    int ntp = (ty1 - ty0) * txp;
+    gsize vplane = v_stride (s, ntp), mplane = m_stride (s, ntp);
+    float *v = base + transform_rows_floats (txp, ntp);
+    float *m = v + E * vplane;
+    TransformJob in_job = { v, j->in, NULL, s, j->h, j->w, j->tiles_x, ty0,
+      ty1, CG_GEMM_NR, (gsize) s->cin * CG_GEMM_NR, vplane
+    };
+    TransformJob out_job = { j->out, m, j->bias, s, j->h, j->w, j->tiles_x,
+      ty0, ty1, 0, 0, mplane
+    };
+    GemmSet gemms = { j->prepared, v, m, s,
+      cg_gemm_packed_a_floats (s->cout, s->cin), vplane, mplane, ntp
+    };
+
+    j->input_transform (&in_job, 0, s->cin);
+    domain_gemms (&gemms, 0, E);
+    j->output_transform (&out_job, 0, s->cout);
+  }
+}
+
+void
+cg_conv2d_winograd_forward_fused (float *out, const float *in,
+    const float *prepared, const float *bias, const CgConvShape * s, int h,
+    int w)
+{
+  int tiles_y = (h + OT - 1) / OT, tiles_x = (w + OT - 1) / OT;
+  int rows = fused_band_rows (tiles_y, tiles_x);
+  FusedJob job = { out, in, prepared, bias, s, h, w, tiles_y, tiles_x, rows,
+    CG_CPU_KERNEL (input_transform8, input_transform16),
+    CG_CPU_KERNEL (output_transform8, output_transform16)
+  };
+
+  g_return_if_fail (s->k == 3 && s->stride == 1 && s->pad == 1);
+  cg_parallel_for ((tiles_y + rows - 1) / rows, fused_bands, &job);
 }
 
 void

@@ -212,7 +212,7 @@ INPUT_TRANSFORM (gpointer data, int ci0, int ci1)
   int ntp = (j->ty1 - j->ty0) * txp;
   gsize qs = q_stride (ntp);
   gsize estride = j->estride, pstride = j->pstride;
-  float *row = cg_thread_scratch ((gsize) pw + 4 * T * qs);
+  float *row = cg_thread_scratch (transform_rows_floats (txp, ntp));
   float *q = row + pw;
 #if VW == 16
   gboolean reflect = s->pad_mode == CG_PAD_REFLECT;

@@ -189,14 +189,16 @@ choose_path (const Layer * l, CgConvPath forced)
     case CG_CONV_PATH_IM2COL:
       return CG_CONV_PATH_IM2COL;
     case CG_CONV_PATH_WINOGRAD:
-      return winograd ? CG_CONV_PATH_WINOGRAD : CG_CONV_PATH_IM2COL;
+    case CG_CONV_PATH_WINOGRAD_FUSED:
+      return winograd ? forced : CG_CONV_PATH_IM2COL;
     case CG_CONV_PATH_THIN:
       return thin ? CG_CONV_PATH_THIN : CG_CONV_PATH_IM2COL;
     case CG_CONV_PATH_AUTO:
       break;
   }
   if (winograd)
-    return CG_CONV_PATH_WINOGRAD;
+    return cg_conv2d_winograd_fused_preferred (s) ?
+        CG_CONV_PATH_WINOGRAD_FUSED : CG_CONV_PATH_WINOGRAD;
   if (l->op == OP_CONV && cg_conv2d_thin_preferred (s))
     return CG_CONV_PATH_THIN;
   return CG_CONV_PATH_IM2COL;
@@ -222,7 +224,7 @@ plan_paths (CgGenerator * gen)
       continue;
     g_clear_pointer (&l->prepared, g_free);
     l->path = path;
-    if (path == CG_CONV_PATH_WINOGRAD) {
+    if (path == CG_CONV_PATH_WINOGRAD || path == CG_CONV_PATH_WINOGRAD_FUSED) {
       l->prepared = g_new (float, CG_WINOGRAD_PREPARED_FLOATS (&l->shape));
       cg_conv2d_winograd_prepare (l->prepared, l->weight, &l->shape);
     } else if (path == CG_CONV_PATH_IM2COL && l->op == OP_CONV) {
@@ -251,6 +253,7 @@ static const char *const path_names[] = {
   [CG_CONV_PATH_AUTO] = "auto",
   [CG_CONV_PATH_IM2COL] = "im2col",
   [CG_CONV_PATH_WINOGRAD] = "winograd",
+  [CG_CONV_PATH_WINOGRAD_FUSED] = "winograd-fused",
   [CG_CONV_PATH_THIN] = "thin",
 };
 
@@ -349,6 +352,8 @@ layer_scratch (const Layer * l)
     case CG_CONV_PATH_WINOGRAD:
       return cg_conv2d_winograd_scratch_floats (&l->shape, l->in_h,
           l->in_w, COL_BUDGET);
+    case CG_CONV_PATH_WINOGRAD_FUSED:
+      return 0;
     case CG_CONV_PATH_THIN:
       return cg_conv2d_thin_scratch_floats (&l->shape, l->in_h, l->in_w,
           COL_BUDGET);
@@ -366,6 +371,7 @@ layer_thread_scratch (const Layer * l)
     return 0;
   switch (l->path) {
     case CG_CONV_PATH_WINOGRAD:
+    case CG_CONV_PATH_WINOGRAD_FUSED:
       return cg_conv2d_winograd_thread_floats (&l->shape, l->in_h, l->in_w,
           COL_BUDGET);
     case CG_CONV_PATH_THIN:
@@ -502,6 +508,9 @@ run_layer (CgGenerator * gen, const Layer * l)
   else if (l->op == OP_CONV_T)
     cg_conv_transpose2d_forward (dst, src, l->weight, l->bias, &l->shape,
         l->in_h, l->in_w, col, COL_BUDGET);
+  else if (l->path == CG_CONV_PATH_WINOGRAD_FUSED)
+    cg_conv2d_winograd_forward_fused (dst, src, l->prepared, l->bias,
+        &l->shape, l->in_h, l->in_w);
   else if (l->path == CG_CONV_PATH_WINOGRAD)
     cg_conv2d_winograd_forward (dst, src, l->prepared, l->bias, &l->shape,
         l->in_h, l->in_w, col, COL_BUDGET);

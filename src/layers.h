@@ -94,6 +94,14 @@ gsize cg_conv2d_winograd_thread_floats (const CgConvShape * s, int h,
 void cg_conv2d_winograd_forward (float *out, const float *in,
     const float *prepared, const float *bias, const CgConvShape * s, int h,
     int w, float *scratch, gsize budget);
+/* The same products in another order: each thread takes bands of tile
+ * rows through all three stages in its own scratch (_thread_floats),
+ * none shared. Faster where the transformed weights fit in L2 beside a
+ * band, which _fused_preferred tells. */
+gboolean cg_conv2d_winograd_fused_preferred (const CgConvShape * s);
+void cg_conv2d_winograd_forward_fused (float *out, const float *in,
+    const float *prepared, const float *bias, const CgConvShape * s, int h,
+    int w);
 
 /* conv_panels.c: convolutions (any k, stride, padding) and transposed
  * convolutions (phase by phase) as GEMMs over column blocks gathered

@@ -536,6 +536,10 @@ cg_tape_forward (CgTape * t, const CgTrainNet * net, const float *input)
     if (l->transposed)
       cg_conv_transpose2d_forward (pre, in, weight, bias, &l->shape, l->in_h,
           l->in_w, col, COL_BUDGET);
+    else if (l->path == PATH_WINOGRAD
+        && cg_conv2d_winograd_fused_preferred (&l->shape))
+      cg_conv2d_winograd_forward_fused (pre, in, net->wino + l->wino_fwd,
+          bias, &l->shape, l->in_h, l->in_w);
     else if (l->path == PATH_WINOGRAD)
       cg_conv2d_winograd_forward (pre, in, net->wino + l->wino_fwd, bias,
           &l->shape, l->in_h, l->in_w, col, COL_BUDGET);

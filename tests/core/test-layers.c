@@ -129,6 +129,12 @@ test_fast_path (gconstpointer data)
     assert_close (what, got, want, n_out, TOL);
     g_free (scratch);
   }
+  if (winograd) {
+    memset (got, 0, n_out * sizeof (float));
+    cg_conv2d_winograd_forward_fused (got, in, prep, b, &c->shape, is[1],
+        is[2]);
+    assert_close ("winograd fused", got, want, n_out, TOL);
+  }
   g_free (in);
   g_free (want);
   g_free (w);
@@ -374,6 +380,12 @@ test_fast_vs_im2col (void)
       /* Winograd's error grows with the values (its transforms scale by
        * up to 8 and 1/24) */
       assert_close_scaled (what, got, want, n_out, 1e-5);
+      if (s.k == 3) {
+        memset (got, 0, n_out * sizeof (float));
+        cg_conv2d_winograd_forward_fused (got, in, prep, b, &s, h, w);
+        g_strlcat (what, " fused", sizeof what);
+        assert_close_scaled (what, got, want, n_out, 1e-5);
+      }
       g_free (in);
       g_free (wt);
       g_free (b);
