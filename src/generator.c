@@ -169,9 +169,17 @@ build_layers (CgGenerator * gen)
  *   15.4), 3->64 at 256x256 22.6 ms (im2col 33.8). With more channels
  *   on both sides im2col's GEMM wins (64->64 3x3: thin 7.5 ms, Winograd
  *   2.7), hence the thresholds.
+ * - 3x3 stride 1 at 64 channels: Winograd in fused bands (each thread
+ *   takes one or two tile rows through all stages, conv_winograd.c);
+ *   ngf 16 at 320x240, whole frame: 19.8 -> 17.3 ms median, 640x480
+ *   75 -> 68 ms. At 256 channels U no longer fits in L2 beside a band.
+ * - the stride-2 transposed convolutions: direct (conv_direct.c) where the
+ *   CPU has AVX-512; against the phase GEMMs, per layer with its norm,
+ *   ngf 16 at 640x480 64->32 4.6 -> 3.2 ms and 32->16 7.2 -> 4.2 ms; ngf
+ *   64 at 256x256 256->128 9.3 -> 8.9 ms and 128->64 11.3 -> 9.4 ms.
  * - everything else: im2col, as GEMMs over column blocks gathered straight
  *   into the GEMM kernel's panels (conv_panels.c); transposed
- *   convolutions phase by phase the same way.
+ *   convolutions phase by phase the same way on other CPUs.
  * (Measured before the AVX-512 GEMM kernel and the panel paths; the
  * thin/im2col thresholds, in cg_conv2d_thin_preferred, still held when
  * rechecked with --path.) */
@@ -185,9 +193,14 @@ choose_path (const Layer * l, CgConvPath forced)
   gboolean thin = l->op == OP_CONV && s->stride == 1
       && 2 * s->pad == s->k - 1;
 
+  gboolean direct = l->op == OP_CONV_T
+      && cg_conv_transpose2d_direct_supported (s);
+
   switch (forced) {
     case CG_CONV_PATH_IM2COL:
       return CG_CONV_PATH_IM2COL;
+    case CG_CONV_PATH_DIRECT:
+      return direct ? CG_CONV_PATH_DIRECT : CG_CONV_PATH_IM2COL;
     case CG_CONV_PATH_WINOGRAD:
     case CG_CONV_PATH_WINOGRAD_FUSED:
       return winograd ? forced : CG_CONV_PATH_IM2COL;
@@ -201,6 +214,8 @@ choose_path (const Layer * l, CgConvPath forced)
         CG_CONV_PATH_WINOGRAD_FUSED : CG_CONV_PATH_WINOGRAD;
   if (l->op == OP_CONV && cg_conv2d_thin_preferred (s))
     return CG_CONV_PATH_THIN;
+  if (direct)
+    return CG_CONV_PATH_DIRECT;
   return CG_CONV_PATH_IM2COL;
 }
 
@@ -209,7 +224,7 @@ choose_path (const Layer * l, CgConvPath forced)
 static gboolean
 use_phases (const Layer * l)
 {
-  return l->op == OP_CONV_T
+  return l->op == OP_CONV_T && l->path == CG_CONV_PATH_IM2COL
       && cg_conv_transpose2d_panels_supported (&l->shape);
 }
 
@@ -231,6 +246,11 @@ plan_paths (CgGenerator * gen)
       l->prepared = g_new (float,
           cg_conv2d_panels_prepared_floats (&l->shape));
       cg_conv2d_panels_prepare (l->prepared, l->weight, &l->shape);
+    } else if (path == CG_CONV_PATH_DIRECT) {
+      l->prepared = g_new (float,
+          cg_conv_transpose2d_direct_prepared_floats (&l->shape));
+      cg_conv_transpose2d_direct_prepare (l->prepared, l->weight,
+          &l->shape);
     } else if (path == CG_CONV_PATH_IM2COL && use_phases (l)) {
       l->prepared = g_new (float,
           cg_conv_transpose2d_panels_prepared_floats (&l->shape));
@@ -255,6 +275,7 @@ static const char *const path_names[] = {
   [CG_CONV_PATH_WINOGRAD] = "winograd",
   [CG_CONV_PATH_WINOGRAD_FUSED] = "winograd-fused",
   [CG_CONV_PATH_THIN] = "thin",
+  [CG_CONV_PATH_DIRECT] = "direct",
 };
 
 const char *
@@ -343,7 +364,7 @@ cg_generator_get_threads (const CgGenerator * gen)
 static gsize
 layer_scratch (const Layer * l)
 {
-  if (use_phases (l))
+  if (use_phases (l) || l->path == CG_CONV_PATH_DIRECT)
     return 0;
   if (l->op == OP_CONV_T)
     return cg_conv_transpose2d_col_floats (&l->shape, l->in_h, l->in_w,
@@ -502,7 +523,10 @@ run_layer (CgGenerator * gen, const Layer * l)
   float *col = slot_ptr (gen, SLOT_COL);
   int hw = l->out_h * l->out_w;
 
-  if (use_phases (l))
+  if (l->path == CG_CONV_PATH_DIRECT)
+    cg_conv_transpose2d_direct_forward (dst, src, l->prepared, l->bias,
+        &l->shape, l->in_h, l->in_w);
+  else if (use_phases (l))
     cg_conv_transpose2d_panels_forward (dst, src, l->prepared, l->bias,
         &l->shape, l->in_h, l->in_w);
   else if (l->op == OP_CONV_T)
@@ -661,6 +685,7 @@ cg_generator_layer_describe (const CgGenerator * gen, int i)
       l->op == OP_CONV ? "conv" : "convT", l->shape.k, l->shape.k,
       l->shape.stride, l->shape.cin, l->shape.cout, l->out_w, l->out_h,
       l->op == OP_CONV ? cg_conv_path_name (l->path) :
+      l->path == CG_CONV_PATH_DIRECT ? "direct" :
       use_phases (l) ? "phases" : "col2im");
 }
 

@@ -128,6 +128,18 @@ void cg_conv_transpose2d_panels_forward (float *out, const float *in,
     const float *prepared, const float *bias, const CgConvShape * s, int h,
     int w);
 
+/* conv_direct.c: the 3x3 stride-2 transposed convolution (pad 1, output
+ * padding 1) computed directly from the input rows, on AVX-512 CPUs
+ * (_supported says FALSE elsewhere). Weights rearranged once by
+ * _prepare into _prepared_floats floats. */
+gboolean cg_conv_transpose2d_direct_supported (const CgConvShape * s);
+gsize cg_conv_transpose2d_direct_prepared_floats (const CgConvShape * s);
+void cg_conv_transpose2d_direct_prepare (float *prepared,
+    const float *weight, const CgConvShape * s);
+void cg_conv_transpose2d_direct_forward (float *out, const float *in,
+    const float *prepared, const float *bias, const CgConvShape * s, int h,
+    int w);
+
 /* conv_transpose.c: cblas_sgemm into columns, then col2im, in bands of
  * input rows. */
 void cg_conv_transpose2d_out_size (const CgConvShape * s, int h, int w,

@@ -134,7 +134,8 @@ test_architecture (gconstpointer data)
 
 /* Every test of a model runs with each convolution path forced in turn. */
 static const CgConvPath paths[] = { CG_CONV_PATH_AUTO, CG_CONV_PATH_IM2COL,
-  CG_CONV_PATH_WINOGRAD, CG_CONV_PATH_WINOGRAD_FUSED, CG_CONV_PATH_THIN
+  CG_CONV_PATH_WINOGRAD, CG_CONV_PATH_WINOGRAD_FUSED, CG_CONV_PATH_THIN,
+  CG_CONV_PATH_DIRECT
 };
 
 static void

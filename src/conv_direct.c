@@ -1,0 +1,217 @@
+/* The generator's upsampling, the 3x3 stride-2 transposed convolution
+ * (pad 1, output padding 1), computed directly on AVX-512 CPUs.
+ *
+ * Phase by phase (conv_panels.c) each output phase is a GEMM over
+ * gathered columns; with 16 or 32 output channels every gathered value
+ * feeds only that many multiply-adds, and the gather and the interleave
+ * of the column phases cost as much as the products (ngf 16 at 640x480:
+ * the last upsampling ran at 48 GMAC/s). Here the input rows are read in
+ * place: for input row y, output rows 2y (tap ky 1) and 2y + 1 (taps 0
+ * and 2, rows y + 1 and y), and along x both column phases at once,
+ *   out[2x]     = w[.][1] in[x]
+ *   out[2x + 1] = w[.][0] in[x + 1] + w[.][2] in[x],
+ * NCO output channels by NV vectors of 16 input columns in registers,
+ * each input vector feeding NCO channels' multiply-adds; the two column
+ * phases are interleaved as they are stored.
+ */
+#include "cpu.h"
+#include "layers.h"
+#include "parallel.h"
+
+#include <string.h>
+
+#define NCO 4                   /* output channels per register block */
+#define NV 2                    /* vectors of 16 input columns */
+#define TAPS 9
+
+gboolean
+cg_conv_transpose2d_direct_supported (const CgConvShape * s)
+{
+#ifdef CG_HAVE_AVX512_KERNELS
+  return cg_cpu_use_avx512 () && s->k == 3 && s->stride == 2 && s->pad == 1
+      && s->output_padding == 1;
+#else
+  return FALSE;
+#endif
+}
+
+gsize
+cg_conv_transpose2d_direct_prepared_floats (const CgConvShape * s)
+{
+  return (gsize) (s->cout + NCO - 1) / NCO * NCO * s->cin * TAPS;
+}
+
+/* [co / NCO][ci][tap][co % NCO]: the NCO weights of one tap side by
+ * side; channels past cout are zero. */
+void
+cg_conv_transpose2d_direct_prepare (float *prepared, const float *weight,
+    const CgConvShape * s)
+{
+  int groups = (s->cout + NCO - 1) / NCO;
+
+  memset (prepared, 0, sizeof (float) *
+      cg_conv_transpose2d_direct_prepared_floats (s));
+  for (int g = 0; g < groups; g++)
+    for (int ci = 0; ci < s->cin; ci++)
+      for (int t = 0; t < TAPS; t++)
+        for (int c = 0; c < NCO && g * NCO + c < s->cout; c++)
+          prepared[(((gsize) g * s->cin + ci) * TAPS + t) * NCO + c] =
+              weight[((gsize) ci * s->cout + g * NCO + c) * TAPS + t];
+}
+
+#ifdef CG_HAVE_AVX512_KERNELS
+#include <immintrin.h>
+
+typedef struct
+{
+  float *out;
+  const float *in, *prepared, *bias;
+  const CgConvShape *s;
+  int h, w;
+} DirectJob;
+
+#define AVX512 __attribute__ ((target ("avx512f")))
+#define AVX512_INLINE static inline \
+  __attribute__ ((always_inline, target ("avx512f")))
+
+static inline __mmask16
+first_lanes (int n)
+{
+  return n >= 16 ? 0xffff : n <= 0 ? 0 : (__mmask16) ((1u << n) - 1);
+}
+
+/* Output row 2y + a of channels [g NCO, g NCO + NCO), input columns
+ * [x0, x0 + 16 nv), from NT taps (input row iy[t], kernel row ky[t]):
+ * the accumulators of both column phases stay in registers through
+ * every input channel. NT and nv are constants at each call, so that
+ * the loops unroll and nothing indexes the accumulators at run time (GCC
+ * then keeps them in memory: half the speed). */
+AVX512_INLINE void
+row_block (const DirectJob * j, int y, int a, int g, int x0, const int nv,
+    const int NT, const int iy[2], const int ky[2])
+{
+  const CgConvShape *s = j->s;
+  int h = j->h, w = j->w, ow = 2 * w, oh = 2 * h;
+  __m512 acc[2][NCO][NV];
+  __mmask16 m0[NV], m1[NV];
+
+  #pragma GCC unroll 8
+
+  for (int v = 0; v < nv; v++) {
+    /* in[x] and in[x + 1], zero past the row's end */
+    m0[v] = first_lanes (w - (x0 + 16 * v));
+    m1[v] = first_lanes (w - (x0 + 16 * v + 1));
+  }
+  #pragma GCC unroll 8
+  for (int c = 0; c < NCO; c++) {
+    int co = g * NCO + c;
+    __m512 b = _mm512_set1_ps (j->bias && co < s->cout ? j->bias[co] : 0.0f);
+    #pragma GCC unroll 8
+    for (int v = 0; v < nv; v++)
+      acc[0][c][v] = acc[1][c][v] = b;
+  }
+
+  for (int ci = 0; ci < s->cin; ci++) {
+    const float *wg = j->prepared + ((gsize) g * s->cin + ci) * TAPS * NCO;
+    #pragma GCC unroll 8
+    for (int t = 0; t < NT; t++) {
+      const float *row = j->in + ((gsize) ci * h + iy[t]) * w + x0;
+      const float *wk = wg + ky[t] * 3 * NCO;
+      __m512 i0[NV], i1[NV];
+      #pragma GCC unroll 8
+      for (int v = 0; v < nv; v++) {
+        i0[v] = _mm512_maskz_loadu_ps (m0[v], row + 16 * v);
+        i1[v] = _mm512_maskz_loadu_ps (m1[v], row + 16 * v + 1);
+      }
+      #pragma GCC unroll 8
+      for (int c = 0; c < NCO; c++) {
+        __m512 w0 = _mm512_set1_ps (wk[0 * NCO + c]);
+        __m512 w1 = _mm512_set1_ps (wk[1 * NCO + c]);
+        __m512 w2 = _mm512_set1_ps (wk[2 * NCO + c]);
+        #pragma GCC unroll 8
+        for (int v = 0; v < nv; v++) {
+          acc[0][c][v] = _mm512_fmadd_ps (w1, i0[v], acc[0][c][v]);
+          acc[1][c][v] = _mm512_fmadd_ps (w0, i1[v], acc[1][c][v]);
+          acc[1][c][v] = _mm512_fmadd_ps (w2, i0[v], acc[1][c][v]);
+        }
+      }
+    }
+  }
+
+  {
+    const __m512i lo = _mm512_setr_epi32 (0, 16, 1, 17, 2, 18, 3, 19, 4,
+        20, 5, 21, 6, 22, 7, 23);
+    const __m512i hi = _mm512_setr_epi32 (8, 24, 9, 25, 10, 26, 11, 27, 12,
+        28, 13, 29, 14, 30, 15, 31);
+    #pragma GCC unroll 8
+    for (int c = 0; c < NCO; c++) {
+      float *o = j->out + ((gsize) (g * NCO + c) * oh + 2 * y + a) * ow +
+          2 * x0;
+      /* channels past cout: nothing to store */
+      int left = g * NCO + c < s->cout ? 2 * (w - x0) : 0;
+      #pragma GCC unroll 8
+      for (int v = 0; v < nv; v++) {
+        int n = left - 32 * v;  /* outputs left in the row */
+        __m512 e = _mm512_permutex2var_ps (acc[0][c][v], lo, acc[1][c][v]);
+        __m512 f = _mm512_permutex2var_ps (acc[0][c][v], hi, acc[1][c][v]);
+        _mm512_mask_storeu_ps (o + 32 * v, first_lanes (n), e);
+        _mm512_mask_storeu_ps (o + 32 * v + 16, first_lanes (n - 16), f);
+      }
+    }
+  }
+}
+
+/* Output row 2y + a, every block of columns and channel group (groups
+ * innermost: a block's input columns of every channel, cin x 2 rows x 33
+ * floats, stay in L1 across them). */
+AVX512_INLINE void
+output_row (const DirectJob * j, int y, int a, const int NT,
+    const int iy[2], const int ky[2])
+{
+  int groups = (j->s->cout + NCO - 1) / NCO, x0 = 0;
+
+  for (; x0 + 16 * NV <= j->w; x0 += 16 * NV)
+    for (int g = 0; g < groups; g++)
+      row_block (j, y, a, g, x0, NV, NT, iy, ky);
+  for (; x0 < j->w; x0 += 16)
+    for (int g = 0; g < groups; g++)
+      row_block (j, y, a, g, x0, 1, NT, iy, ky);
+}
+
+/* Tasks are (input row y, output row phase a): output row 2y + a. */
+AVX512 static void
+direct_rows (gpointer data, int begin, int end)
+{
+  const DirectJob *j = data;
+
+  for (int task = begin; task < end; task++) {
+    int y = task / 2;
+    /* a = 0 takes ky 1 from row y; a = 1 ky 2 from row y and ky 0 from
+     * row y + 1 (none past the last row) */
+    if (task % 2 == 0) {
+      const int iy[2] = { y, 0 }, ky[2] = { 1, 0 };
+      output_row (j, y, 0, 1, iy, ky);
+    } else if (y + 1 < j->h) {
+      const int iy[2] = { y, y + 1 }, ky[2] = { 2, 0 };
+      output_row (j, y, 1, 2, iy, ky);
+    } else {
+      const int iy[2] = { y, 0 }, ky[2] = { 2, 0 };
+      output_row (j, y, 1, 1, iy, ky);
+    }
+  }
+}
+#endif
+
+void
+cg_conv_transpose2d_direct_forward (float *out, const float *in,
+    const float *prepared, const float *bias, const CgConvShape * s, int h,
+    int w)
+{
+  g_return_if_fail (cg_conv_transpose2d_direct_supported (s));
+#ifdef CG_HAVE_AVX512_KERNELS
+  {
+    DirectJob job = { out, in, prepared, bias, s, h, w };
+    cg_parallel_for (2 * h, direct_rows, &job);
+  }
+#endif
+}
