@@ -82,8 +82,8 @@ cg_conv2d_panels_thread_floats (const CgConvShape * s)
  * every span of the gather is one contiguous copy. Gathering with the
  * stride and the borders, element by element, cost as much as the
  * layer's products (perf, ngf 16 at 640x480). */
-static inline int
-split_width (const CgConvShape * s, int w)
+int
+cg_conv2d_split_width (const CgConvShape * s, int w)
 {
   return (w + 2 * s->pad + s->stride - 1) / s->stride;
 }
@@ -91,7 +91,7 @@ split_width (const CgConvShape * s, int w)
 gsize
 cg_conv2d_panels_scratch_floats (const CgConvShape * s, int h, int w)
 {
-  return (gsize) s->cin * (h + 2 * s->pad) * s->stride * split_width (s, w);
+  return (gsize) s->cin * (h + 2 * s->pad) * s->stride * cg_conv2d_split_width (s, w);
 }
 
 typedef struct
@@ -111,7 +111,7 @@ split_rows (gpointer data, int begin, int end)
   const SplitJob *j = data;
   const CgConvShape *s = j->s;
   int st = s->stride, pad = s->pad, w = j->w, ph = j->h + 2 * pad;
-  int pws = split_width (s, w);
+  int pws = cg_conv2d_split_width (s, w);
 
   for (int rr = begin; rr < end; rr++) {
     int ci = rr / ph, iy = rr % ph - pad;
@@ -145,7 +145,7 @@ conv_blocks (gpointer data, int begin, int end)
   gsize ohw = (gsize) j->oh * j->ow;
   float *panels = cg_thread_scratch (cg_conv2d_panels_thread_floats (s));
   float *row = panels + (gsize) k * j->nb;
-  int st = s->stride, ph = j->h + 2 * s->pad, pws = split_width (s, j->w);
+  int st = s->stride, ph = j->h + 2 * s->pad, pws = cg_conv2d_split_width (s, j->w);
 
   for (int b = begin; b < end; b++) {
     gsize n0 = (gsize) b * j->nb;
@@ -178,14 +178,21 @@ conv_blocks (gpointer data, int begin, int end)
 }
 
 void
+cg_conv2d_split_input (float *split, const float *in, const CgConvShape * s,
+    int h, int w)
+{
+  SplitJob job = { split, in, s, h, w };
+  cg_parallel_for (s->cin * (h + 2 * s->pad), split_rows, &job);
+}
+
+void
 cg_conv2d_panels_forward (float *out, const float *in, const float *prepared,
     const float *bias, const CgConvShape * s, int h, int w, float *scratch)
 {
   int oh, ow;
   PanelJob job;
-  SplitJob split = { scratch, in, s, h, w };
 
-  cg_parallel_for (s->cin * (h + 2 * s->pad), split_rows, &split);
+  cg_conv2d_split_input (scratch, in, s, h, w);
   cg_conv2d_out_size (s, h, w, &oh, &ow);
   job = (PanelJob) {
   out, scratch, prepared, bias, s, h, w, oh, ow,

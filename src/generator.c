@@ -177,6 +177,10 @@ build_layers (CgGenerator * gen)
  *   CPU has AVX-512; against the phase GEMMs, per layer with its norm,
  *   ngf 16 at 640x480 64->32 4.6 -> 3.2 ms and 32->16 7.2 -> 4.2 ms; ngf
  *   64 at 256x256 256->128 9.3 -> 8.9 ms and 128->64 11.3 -> 9.4 ms.
+ * - the stride-2 convolutions: direct up to 32 input channels. ngf 16 at
+ *   640x480 16->32 5.5 -> 4.8 ms, 32->64 3.9 -> 3.6 ms (at 320x240 1.42
+ *   -> 1.22 and even); ngf 64 at 256x256 the panels win, 64->128 10.1
+ *   against 10.9 ms and 128->256 8.7 against 9.6.
  * - everything else: im2col, as GEMMs over column blocks gathered straight
  *   into the GEMM kernel's panels (conv_panels.c); transposed
  *   convolutions phase by phase the same way on other CPUs.
@@ -193,8 +197,12 @@ choose_path (const Layer * l, CgConvPath forced)
   gboolean thin = l->op == OP_CONV && s->stride == 1
       && 2 * s->pad == s->k - 1;
 
-  gboolean direct = l->op == OP_CONV_T
-      && cg_conv_transpose2d_direct_supported (s);
+  gboolean direct = l->op == OP_CONV_T ?
+      cg_conv_transpose2d_direct_supported (s) :
+      cg_conv2d_direct_supported (s);
+  /* measured below: the strided convolution's direct kernel loses to
+   * the panels from 64 input channels on */
+  gboolean direct_auto = direct && (l->op == OP_CONV_T || s->cin <= 32);
 
   switch (forced) {
     case CG_CONV_PATH_IM2COL:
@@ -214,7 +222,7 @@ choose_path (const Layer * l, CgConvPath forced)
         CG_CONV_PATH_WINOGRAD_FUSED : CG_CONV_PATH_WINOGRAD;
   if (l->op == OP_CONV && cg_conv2d_thin_preferred (s))
     return CG_CONV_PATH_THIN;
-  if (direct)
+  if (direct_auto)
     return CG_CONV_PATH_DIRECT;
   return CG_CONV_PATH_IM2COL;
 }
@@ -246,11 +254,15 @@ plan_paths (CgGenerator * gen)
       l->prepared = g_new (float,
           cg_conv2d_panels_prepared_floats (&l->shape));
       cg_conv2d_panels_prepare (l->prepared, l->weight, &l->shape);
-    } else if (path == CG_CONV_PATH_DIRECT) {
+    } else if (path == CG_CONV_PATH_DIRECT && l->op == OP_CONV_T) {
       l->prepared = g_new (float,
           cg_conv_transpose2d_direct_prepared_floats (&l->shape));
       cg_conv_transpose2d_direct_prepare (l->prepared, l->weight,
           &l->shape);
+    } else if (path == CG_CONV_PATH_DIRECT) {
+      l->prepared = g_new (float,
+          cg_conv2d_direct_prepared_floats (&l->shape));
+      cg_conv2d_direct_prepare (l->prepared, l->weight, &l->shape);
     } else if (path == CG_CONV_PATH_IM2COL && use_phases (l)) {
       l->prepared = g_new (float,
           cg_conv_transpose2d_panels_prepared_floats (&l->shape));
@@ -364,7 +376,8 @@ cg_generator_get_threads (const CgGenerator * gen)
 static gsize
 layer_scratch (const Layer * l)
 {
-  if (use_phases (l) || l->path == CG_CONV_PATH_DIRECT)
+  if (use_phases (l) || (l->path == CG_CONV_PATH_DIRECT
+          && l->op == OP_CONV_T))
     return 0;
   if (l->op == OP_CONV_T)
     return cg_conv_transpose2d_col_floats (&l->shape, l->in_h, l->in_w,
@@ -396,6 +409,7 @@ layer_thread_scratch (const Layer * l)
       return cg_conv2d_winograd_thread_floats (&l->shape, l->in_h, l->in_w,
           COL_BUDGET);
     case CG_CONV_PATH_THIN:
+    case CG_CONV_PATH_DIRECT:
       return 0;
     default:
       return cg_conv2d_panels_thread_floats (&l->shape);
@@ -523,9 +537,12 @@ run_layer (CgGenerator * gen, const Layer * l)
   float *col = slot_ptr (gen, SLOT_COL);
   int hw = l->out_h * l->out_w;
 
-  if (l->path == CG_CONV_PATH_DIRECT)
+  if (l->path == CG_CONV_PATH_DIRECT && l->op == OP_CONV_T)
     cg_conv_transpose2d_direct_forward (dst, src, l->prepared, l->bias,
         &l->shape, l->in_h, l->in_w);
+  else if (l->path == CG_CONV_PATH_DIRECT)
+    cg_conv2d_direct_forward (dst, src, l->prepared, l->bias, &l->shape,
+        l->in_h, l->in_w, col);
   else if (use_phases (l))
     cg_conv_transpose2d_panels_forward (dst, src, l->prepared, l->bias,
         &l->shape, l->in_h, l->in_w);

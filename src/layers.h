@@ -112,8 +112,14 @@ gsize cg_conv2d_panels_prepared_floats (const CgConvShape * s);
 void cg_conv2d_panels_prepare (float *prepared, const float *weight,
     const CgConvShape * s);
 gsize cg_conv2d_panels_thread_floats (const CgConvShape * s);
-/* The shared scratch: the input padded and split by column phase. */
+/* The shared scratch: the input padded and split by column phase
+ * (cg_conv2d_split_input): padded row py of channel ci at row ci * (h + 2
+ * pad) + py, each row its stride phases of cg_conv2d_split_width floats,
+ * phase r holding the padded row's columns r, r + stride, ... */
 gsize cg_conv2d_panels_scratch_floats (const CgConvShape * s, int h, int w);
+int cg_conv2d_split_width (const CgConvShape * s, int w);
+void cg_conv2d_split_input (float *split, const float *in,
+    const CgConvShape * s, int h, int w);
 void cg_conv2d_panels_forward (float *out, const float *in,
     const float *prepared, const float *bias, const CgConvShape * s, int h,
     int w, float *scratch);
@@ -139,6 +145,15 @@ void cg_conv_transpose2d_direct_prepare (float *prepared,
 void cg_conv_transpose2d_direct_forward (float *out, const float *in,
     const float *prepared, const float *bias, const CgConvShape * s, int h,
     int w);
+/* And the 3x3 stride-2 convolution (any padding), from the split input
+ * in `scratch` (cg_conv2d_panels_scratch_floats). */
+gboolean cg_conv2d_direct_supported (const CgConvShape * s);
+gsize cg_conv2d_direct_prepared_floats (const CgConvShape * s);
+void cg_conv2d_direct_prepare (float *prepared, const float *weight,
+    const CgConvShape * s);
+void cg_conv2d_direct_forward (float *out, const float *in,
+    const float *prepared, const float *bias, const CgConvShape * s, int h,
+    int w, float *scratch);
 
 /* conv_transpose.c: cblas_sgemm into columns, then col2im, in bands of
  * input rows. */

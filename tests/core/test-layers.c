@@ -226,6 +226,19 @@ test_panels (gconstpointer data)
   }
   g_snprintf (what, sizeof what, "%s panels", c->kase);
   assert_close (what, got, want, n_out, TOL);
+  if (!c->transposed && cg_conv2d_direct_supported (&c->shape)) {
+    float *split = g_new (float,
+        cg_conv2d_panels_scratch_floats (&c->shape, is[1], is[2]));
+    g_free (prep);
+    prep = g_new (float, cg_conv2d_direct_prepared_floats (&c->shape));
+    cg_conv2d_direct_prepare (prep, w, &c->shape);
+    memset (got, 0, n_out * sizeof (float));
+    cg_conv2d_direct_forward (got, in, prep, b, &c->shape, is[1], is[2],
+        split);
+    g_snprintf (what, sizeof what, "%s direct", c->kase);
+    assert_close (what, got, want, n_out, TOL);
+    g_free (split);
+  }
   if (c->transposed && cg_conv_transpose2d_direct_supported (&c->shape)) {
     g_free (prep);
     prep = g_new (float,
@@ -318,6 +331,18 @@ test_panels_vs_im2col (void)
         prep = g_new (float, cg_conv2d_panels_prepared_floats (&s));
         cg_conv2d_panels_prepare (prep, wt, &s);
         cg_conv2d_panels_forward (got, in, prep, b, &s, h, w, col);
+        if (cg_conv2d_direct_supported (&s)) {
+          float *dprep = g_new (float, cg_conv2d_direct_prepared_floats (&s));
+          float *dgot = g_new (float, n_out);
+          cg_conv2d_direct_prepare (dprep, wt, &s);
+          cg_conv2d_direct_forward (dgot, in, dprep, b, &s, h, w, col);
+          g_snprintf (what, sizeof what, "direct conv %dx%d %d->%d %s", w,
+              h, s.cin, s.cout,
+              s.pad_mode == CG_PAD_ZERO ? "zero" : "reflect");
+          assert_close_scaled (what, dgot, want, n_out, 1e-5);
+          g_free (dprep);
+          g_free (dgot);
+        }
       }
       g_snprintf (what, sizeof what, "panels %s %dx%d %d->%d stride %d %s",
           transposed ? "convT" : "conv", w, h, s.cin, s.cout, s.stride,
