@@ -2,8 +2,27 @@
 
 #include "gemm.h"
 
+#include <stdatomic.h>
 #include <string.h>
 
+/* Threads hand out the pieces of a job through one atomic ticket:
+ *   bits 63..33  the job's generation
+ *   bit  32      one_each: a thread takes at most one piece
+ *   bits 31..16  the next piece to take
+ *   bits 15..0   the job's pieces
+ * A thread claims a piece by a compare-and-swap that also checks the
+ * generation, so that a thread still leaving the last job cannot take
+ * a piece of the next with the last one's function. The job's function
+ * and data are read only after a claim succeeds: until every claimed
+ * piece is done, the caller does not write them again.
+ *
+ * Idle threads spin a little before they sleep. A ResNet generator at
+ * small sizes runs thousands of short jobs a second, and waking a
+ * sleeping thread costs the VM 10-50 us each time (12% of a training
+ * iteration at crop 128 went to the scheduler in perf). */
+#define PIECE_BITS 16
+#define MAX_PIECES ((1 << PIECE_BITS) - 1)
+#define SPIN_US 50
 
 struct _CgPool
 {
@@ -12,39 +31,87 @@ struct _CgPool
   GMutex lock;
   GCond work_cond;
   GCond done_cond;
-  /* the job in progress, under `lock` */
-  guint generation;
+  /* the job of the ticket's generation */
   CgParallelFunc func;
   gpointer data;
   int n;
-  int next_piece, n_pieces;
-  int pieces_left;
-  gboolean one_each;            /* a thread takes at most one piece */
-  gboolean quit;
+  _Atomic guint64 ticket;
+  atomic_int pieces_left;
+  guint32 generation;           /* the caller's count */
+  int sleepers;                 /* under lock */
+  gboolean caller_waits;        /* under lock */
+  atomic_bool quit;
 };
 
 static _Thread_local CgPool *current;
 
-/* Take pieces of the current job until none is left; call with lock held. */
-static void
-work (CgPool * pool)
+static inline guint32
+ticket_generation (guint64 t)
 {
-  gboolean took = FALSE;
+  return (guint32) (t >> 33);
+}
 
-  while (pool->next_piece < pool->n_pieces && !(pool->one_each && took)) {
-    int piece = pool->next_piece++;
-    int begin = (int) ((gint64) pool->n * piece / pool->n_pieces);
-    int end = (int) ((gint64) pool->n * (piece + 1) / pool->n_pieces);
-    CgParallelFunc func = pool->func;
-    gpointer data = pool->data;
+static inline gboolean
+ticket_one_each (guint64 t)
+{
+  return (t >> 32) & 1;
+}
 
-    took = TRUE;
-    g_mutex_unlock (&pool->lock);
+static inline int
+ticket_next (guint64 t)
+{
+  return (int) ((t >> PIECE_BITS) & MAX_PIECES);
+}
+
+static inline int
+ticket_pieces (guint64 t)
+{
+  return (int) (t & MAX_PIECES);
+}
+
+/* Whether a thread that last took a piece of generation `taken` may take
+ * one of ticket t. */
+static inline gboolean
+claimable (guint64 t, guint32 taken)
+{
+  return ticket_next (t) < ticket_pieces (t)
+      && !(ticket_one_each (t) && taken == ticket_generation (t));
+}
+
+static inline void
+cpu_relax (void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause ();
+#endif
+}
+
+/* Take and run pieces of the current job while there are any for this
+ * thread; *taken: the generation of the last piece it took. */
+static void
+work (CgPool * pool, guint32 * taken)
+{
+  guint64 t = atomic_load (&pool->ticket);
+
+  while (claimable (t, *taken)) {
+    int piece = ticket_next (t), n_pieces = ticket_pieces (t);
+    int begin, end;
+
+    if (!atomic_compare_exchange_weak (&pool->ticket, &t,
+            t + ((guint64) 1 << PIECE_BITS)))
+      continue;                 /* t reloaded */
+    *taken = ticket_generation (t);
+    begin = (int) ((gint64) pool->n * piece / n_pieces);
+    end = (int) ((gint64) pool->n * (piece + 1) / n_pieces);
     if (begin < end)
-      func (data, begin, end);
-    g_mutex_lock (&pool->lock);
-    if (--pool->pieces_left == 0)
-      g_cond_broadcast (&pool->done_cond);
+      pool->func (pool->data, begin, end);
+    if (atomic_fetch_sub (&pool->pieces_left, 1) == 1) {
+      g_mutex_lock (&pool->lock);
+      if (pool->caller_waits)
+        g_cond_signal (&pool->done_cond);
+      g_mutex_unlock (&pool->lock);
+    }
+    t = atomic_load (&pool->ticket);
   }
 }
 
@@ -52,18 +119,28 @@ static gpointer
 worker (gpointer data)
 {
   CgPool *pool = data;
-  guint seen = 0;
+  guint32 taken = 0;
 
-  g_mutex_lock (&pool->lock);
-  while (!pool->quit) {
-    if (pool->generation == seen) {
-      g_cond_wait (&pool->work_cond, &pool->lock);
-      continue;
+  while (!atomic_load (&pool->quit)) {
+    gint64 until = g_get_monotonic_time () + SPIN_US;
+
+    work (pool, &taken);
+    /* spin for the next job a while, then sleep */
+    for (int i = 1; !claimable (atomic_load (&pool->ticket), taken)
+        && !atomic_load (&pool->quit); i++) {
+      cpu_relax ();
+      if (i % 64 == 0 && g_get_monotonic_time () > until) {
+        g_mutex_lock (&pool->lock);
+        pool->sleepers++;
+        while (!claimable (atomic_load (&pool->ticket), taken)
+            && !atomic_load (&pool->quit))
+          g_cond_wait (&pool->work_cond, &pool->lock);
+        pool->sleepers--;
+        g_mutex_unlock (&pool->lock);
+        break;
+      }
     }
-    seen = pool->generation;
-    work (pool);
   }
-  g_mutex_unlock (&pool->lock);
   return NULL;
 }
 
@@ -76,6 +153,9 @@ cg_pool_new (int n_threads)
   g_mutex_init (&pool->lock);
   g_cond_init (&pool->work_cond);
   g_cond_init (&pool->done_cond);
+  atomic_init (&pool->ticket, 0);
+  atomic_init (&pool->pieces_left, 0);
+  atomic_init (&pool->quit, FALSE);
   pool->threads = g_new0 (GThread *, pool->n_threads);
   for (int i = 1; i < pool->n_threads; i++)
     pool->threads[i] = g_thread_new ("cyclegan-worker", worker, pool);
@@ -88,7 +168,7 @@ cg_pool_free (CgPool * pool)
   if (!pool)
     return;
   g_mutex_lock (&pool->lock);
-  pool->quit = TRUE;
+  atomic_store (&pool->quit, TRUE);
   g_cond_broadcast (&pool->work_cond);
   g_mutex_unlock (&pool->lock);
   for (int i = 1; i < pool->n_threads; i++)
@@ -122,20 +202,39 @@ static void
 run_job (CgPool * pool, int n, int n_pieces, gboolean one_each,
     CgParallelFunc func, gpointer data)
 {
-  g_mutex_lock (&pool->lock);
+  guint32 taken = 0;
+  gint64 until;
+
+  /* the last job's pieces are all done (we waited for them), so no
+   * thread reads these now */
   pool->func = func;
   pool->data = data;
   pool->n = n;
-  pool->next_piece = 0;
-  pool->n_pieces = n_pieces;
-  pool->pieces_left = n_pieces;
-  pool->one_each = one_each;
-  pool->generation++;
-  g_cond_broadcast (&pool->work_cond);
-  work (pool);
-  while (pool->pieces_left > 0)
-    g_cond_wait (&pool->done_cond, &pool->lock);
+  n_pieces = MIN (n_pieces, MAX_PIECES);
+  atomic_store (&pool->pieces_left, n_pieces);
+  pool->generation = (pool->generation + 1) & 0x7fffffff;
+  atomic_store (&pool->ticket, (guint64) pool->generation << 33 |
+      (guint64) (one_each ? 1 : 0) << 32 | (guint64) n_pieces);
+  g_mutex_lock (&pool->lock);
+  if (pool->sleepers)
+    g_cond_broadcast (&pool->work_cond);
   g_mutex_unlock (&pool->lock);
+
+  work (pool, &taken);
+
+  until = g_get_monotonic_time () + SPIN_US;
+  for (int i = 1; atomic_load (&pool->pieces_left) > 0; i++) {
+    cpu_relax ();
+    if (i % 64 == 0 && g_get_monotonic_time () > until) {
+      g_mutex_lock (&pool->lock);
+      pool->caller_waits = TRUE;
+      while (atomic_load (&pool->pieces_left) > 0)
+        g_cond_wait (&pool->done_cond, &pool->lock);
+      pool->caller_waits = FALSE;
+      g_mutex_unlock (&pool->lock);
+      break;
+    }
+  }
 }
 
 void
