@@ -394,10 +394,10 @@ winograd_adjoint_backward (float *dinput, const float *doutput,
   }
   if (cg_conv2d_winograd_fused_preferred (&a))
     cg_conv2d_winograd_forward_fused (dpad, gpad, prepared, NULL, &a, ph,
-        pw);
+        pw, NULL);
   else
     cg_conv2d_winograd_forward (dpad, gpad, prepared, NULL, &a, ph, pw,
-        scratch, col_cap);
+        scratch, col_cap, NULL);
   fold_padded (dinput, dpad, s->cin, h, w, 1, s->pad_mode);
 }
 

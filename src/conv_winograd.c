@@ -226,6 +226,7 @@ typedef struct
   const CgConvShape *s;
   int h, w, tiles_x, ty0, ty1;
   gsize cstride, pstride, estride;      /* V's layout; dM's: no pstride */
+  CgMoments *moments;           /* the output's, per channel, or NULL */
 } TransformJob;
 
 /* Padded row `py` (reflect or zero; zero past the padded edge) into `dst`
@@ -379,6 +380,7 @@ typedef struct
   const CgConvShape *s;
   int h, w, tiles_y, tiles_x, band;
   CgParallelFunc input_transform, output_transform;
+  CgMoments *moments;           /* [band][cout], or NULL */
 } FusedJob;
 
 /* Bands [b0, b1), each through the three stages in this thread's
@@ -399,10 +401,11 @@ fused_bands (gpointer data, int b0, int b1)
     float *v = base + transform_rows_floats (txp, ntp);
     float *m = v + E * vplane;
     TransformJob in_job = { v, j->in, NULL, s, j->h, j->w, j->tiles_x, ty0,
-      ty1, CG_GEMM_NR, (gsize) s->cin * CG_GEMM_NR, vplane
+      ty1, CG_GEMM_NR, (gsize) s->cin * CG_GEMM_NR, vplane, NULL
     };
     TransformJob out_job = { j->out, m, j->bias, s, j->h, j->w, j->tiles_x,
-      ty0, ty1, 0, 0, mplane
+      ty0, ty1, 0, 0, mplane,
+      j->moments ? j->moments + (gsize) b * s->cout : NULL
     };
     GemmSet gemms = { j->prepared, v, m, s,
       cg_gemm_packed_a_floats (s->cout, s->cin), vplane, mplane, ntp
@@ -414,26 +417,36 @@ fused_bands (gpointer data, int b0, int b1)
   }
 }
 
+/* A band's moments per channel, bands at most one per tile row. */
+gsize
+cg_conv2d_winograd_moments_len (const CgConvShape * s, int h)
+{
+  return (gsize) s->cout * ((h + OT - 1) / OT);
+}
+
 void
 cg_conv2d_winograd_forward_fused (float *out, const float *in,
     const float *prepared, const float *bias, const CgConvShape * s, int h,
-    int w)
+    int w, CgMoments * moments)
 {
   int tiles_y = (h + OT - 1) / OT, tiles_x = (w + OT - 1) / OT;
   int rows = fused_band_rows (tiles_y, tiles_x);
+  int bands = (tiles_y + rows - 1) / rows;
   FusedJob job = { out, in, prepared, bias, s, h, w, tiles_y, tiles_x, rows,
     CG_CPU_KERNEL (input_transform8, input_transform16),
-    CG_CPU_KERNEL (output_transform8, output_transform16)
+    CG_CPU_KERNEL (output_transform8, output_transform16), moments
   };
 
   g_return_if_fail (s->k == 3 && s->stride == 1 && s->pad == 1);
-  cg_parallel_for ((tiles_y + rows - 1) / rows, fused_bands, &job);
+  cg_parallel_for (bands, fused_bands, &job);
+  if (moments)
+    cg_moments_reduce (moments, moments, bands, s->cout);
 }
 
 void
 cg_conv2d_winograd_forward (float *out, const float *in,
     const float *prepared, const float *bias, const CgConvShape * s, int h,
-    int w, float *scratch, gsize budget)
+    int w, float *scratch, gsize budget, CgMoments * moments)
 {
   int tiles_y = (h + OT - 1) / OT, tiles_x = (w + OT - 1) / OT;
   int band = band_tile_rows (s, tiles_y, tiles_x, budget);
@@ -452,10 +465,10 @@ cg_conv2d_winograd_forward (float *out, const float *in,
     float *v = scratch;
     float *m = scratch + E * vplane;
     TransformJob in_job = { v, in, NULL, s, h, w, tiles_x, ty0, ty1,
-      CG_GEMM_NR, (gsize) s->cin * CG_GEMM_NR, vplane
+      CG_GEMM_NR, (gsize) s->cin * CG_GEMM_NR, vplane, NULL
     };
     TransformJob out_job = { out, m, bias, s, h, w, tiles_x, ty0, ty1, 0, 0,
-      mplane
+      mplane, moments ? moments + (gsize) (ty0 / band) * s->cout : NULL
     };
     GemmSet gemms = { prepared, v, m, s, uplane, vplane, mplane, ntp };
 
@@ -463,6 +476,9 @@ cg_conv2d_winograd_forward (float *out, const float *in,
     cg_parallel_for (E, domain_gemms, &gemms);
     cg_parallel_for (s->cout, output_transform, &out_job);
   }
+  if (moments)
+    cg_moments_reduce (moments, moments, (tiles_y + band - 1) / band,
+        s->cout);
 }
 
 /* ---- The weight gradient, in the same domain: with dM[e] = (A dY A^T)[e]
@@ -598,10 +614,10 @@ cg_conv2d_winograd_wgrad (float *dweight, const float *doutput,
     float *v = bandbuf;
     float *dm = v + E * vstride;
     TransformJob in_job = { v, in, NULL, s, h, w, tiles_x, ty0, ty1,
-      ld, CG_GEMM_NR, vstride
+      ld, CG_GEMM_NR, vstride, NULL
     };
     TransformJob grad_job = { dm, doutput, NULL, s, h, w, tiles_x, ty0, ty1,
-      ld, 0, dmstride
+      ld, 0, dmstride, NULL
     };
     WgradJob gemms = { dm, v, du, dweight, s, ld, vstride, dmstride, ntp,
       ty0 == 0

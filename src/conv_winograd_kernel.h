@@ -347,6 +347,12 @@ OUTPUT_TRANSFORM (gpointer data, int co0, int co1)
       }
 #endif
     }
+    /* the band's rows of this channel, just written */
+    if (j->moments) {
+      int y0 = j->ty0 * OT, y1 = MIN (j->ty1 * OT, h);
+      cg_moments_of_span (&j->moments[co], plane + (gsize) y0 * w,
+          (gsize) (y1 - y0) * w);
+    }
   }
 }
 

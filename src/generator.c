@@ -90,6 +90,7 @@ struct _CgGenerator
   int pw, ph;
   CgArena arena;
   gsize slot[N_SLOTS];
+  CgMoments *moments;           /* a layer's output moments, in parts */
 };
 
 static void
@@ -338,6 +339,7 @@ cg_generator_free (CgGenerator * gen)
   if (!gen)
     return;
   cg_arena_clear (&gen->arena);
+  g_free (gen->moments);
   cg_pool_free (gen->pool);
   for (int i = 0; i < gen->n_layers; i++)
     g_free (gen->layers[i].prepared);
@@ -416,6 +418,19 @@ layer_thread_scratch (const Layer * l)
   }
 }
 
+/* Moments the layer's convolution gathers for the norm after it (its
+ * parts, cg_moments_reduce), or 0 where the norm reads them itself. */
+static gsize
+layer_moments (const Layer * l)
+{
+  if (l->post != POST_IN_RELU && l->post != POST_IN_ADD)
+    return 0;
+  if (l->path == CG_CONV_PATH_WINOGRAD
+      || l->path == CG_CONV_PATH_WINOGRAD_FUSED)
+    return cg_conv2d_winograd_moments_len (&l->shape, l->in_h);
+  return 0;
+}
+
 static void
 layer_out_size (const Layer * l, int h, int w, int *oh, int *ow)
 {
@@ -430,7 +445,7 @@ cg_generator_prepare (CgGenerator * gen, int width, int height,
     GError ** error)
 {
   const CgGeneratorConfig *c = &gen->params->config;
-  gsize act = 0, col = 0, total = 0, thread = 0;
+  gsize act = 0, col = 0, total = 0, thread = 0, moments = 0;
   int h, w;
 
   if (gen->arena.base && width == gen->width && height == gen->height)
@@ -463,6 +478,7 @@ cg_generator_prepare (CgGenerator * gen, int width, int height,
     h = l->out_h;
     w = l->out_w;
     act = MAX (act, (gsize) l->shape.cout * h * w);
+    moments = MAX (moments, layer_moments (l));
     lcol = layer_scratch (l);
     thread = MAX (thread, layer_thread_scratch (l));
     col = MAX (col, lcol);
@@ -484,7 +500,9 @@ cg_generator_prepare (CgGenerator * gen, int width, int height,
 
   gen->thread_floats = thread;
   gen->threads_ready = FALSE;
-  if (!cg_arena_reserve (&gen->arena, total)) {
+  g_free (gen->moments);
+  gen->moments = moments ? g_try_new (CgMoments, moments) : NULL;
+  if (!cg_arena_reserve (&gen->arena, total) || (moments && !gen->moments)) {
     gen->width = gen->height = 0;
     g_set_error (error, CG_ERROR, CG_ERROR_NO_MEMORY,
         "frame size %dx%d: no memory for the %" G_GSIZE_FORMAT
@@ -536,6 +554,7 @@ run_layer (CgGenerator * gen, const Layer * l)
   float *dst = slot_ptr (gen, l->dst);
   float *col = slot_ptr (gen, SLOT_COL);
   int hw = l->out_h * l->out_w;
+  CgMoments *moments = layer_moments (l) ? gen->moments : NULL;
 
   if (l->path == CG_CONV_PATH_DIRECT && l->op == OP_CONV_T)
     cg_conv_transpose2d_direct_forward (dst, src, l->prepared, l->bias,
@@ -551,10 +570,10 @@ run_layer (CgGenerator * gen, const Layer * l)
         l->in_h, l->in_w, col, COL_BUDGET);
   else if (l->path == CG_CONV_PATH_WINOGRAD_FUSED)
     cg_conv2d_winograd_forward_fused (dst, src, l->prepared, l->bias,
-        &l->shape, l->in_h, l->in_w);
+        &l->shape, l->in_h, l->in_w, moments);
   else if (l->path == CG_CONV_PATH_WINOGRAD)
     cg_conv2d_winograd_forward (dst, src, l->prepared, l->bias, &l->shape,
-        l->in_h, l->in_w, col, COL_BUDGET);
+        l->in_h, l->in_w, col, COL_BUDGET, moments);
   else if (l->path == CG_CONV_PATH_THIN)
     cg_conv2d_thin_forward (dst, src, l->weight, l->bias, &l->shape,
         l->in_h, l->in_w, col, COL_BUDGET);
@@ -564,11 +583,11 @@ run_layer (CgGenerator * gen, const Layer * l)
 
   switch (l->post) {
     case POST_IN_RELU:
-      cg_instance_norm_relu_forward (dst, dst, l->shape.cout, hw);
+      cg_instance_norm_relu_apply (dst, dst, moments, l->shape.cout, hw);
       break;
     case POST_IN_ADD:{
       float *res = slot_ptr (gen, l->residual);
-      cg_instance_norm_add_forward (res, dst, res, l->shape.cout, hw);
+      cg_instance_norm_add_apply (res, dst, res, moments, l->shape.cout, hw);
       break;
     }
     case POST_RELU:

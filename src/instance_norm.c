@@ -59,26 +59,68 @@ shifted_sums (const float *x, int n, float shift, double *s1, double *s2)
   *s2 = t2;
 }
 
+void
+cg_moments_of_span (CgMoments * m, const float *x, gsize n)
+{
+  double head = 0.0, s1, s2;
+  int nh = (int) MIN (n, 64);
+  float shift;
+
+  if (n == 0) {
+    *m = (CgMoments) { 0 };
+    return;
+  }
+  for (int i = 0; i < nh; i++)
+    head += x[i];
+  shift = (float) (head / nh);
+  shifted_sums (x, (int) n, shift, &s1, &s2);
+  m->n = (double) n;
+  m->mean = shift + s1 / n;
+  m->m2 = MAX (s2 - s1 * s1 / n, 0.0);
+}
+
+void
+cg_moments_merge (CgMoments * into, const CgMoments * from)
+{
+  double n = into->n + from->n, d = from->mean - into->mean;
+
+  if (from->n == 0)
+    return;
+  into->mean += d * (from->n / n);
+  into->m2 += from->m2 + d * d * (into->n * from->n / n);
+  into->n = n;
+}
+
+void
+cg_moments_reduce (CgMoments * out, const CgMoments * parts, int n_parts,
+    int c)
+{
+  for (int ch = 0; ch < c; ch++) {
+    CgMoments m = parts[ch];
+    for (int p = 1; p < n_parts; p++)
+      cg_moments_merge (&m, &parts[(gsize) p * c + ch]);
+    out[ch] = m;
+  }
+}
+
 /* y = (x - mean) * rstd = x * scale + offset */
+static void
+moments_coeffs (const CgMoments * m, float *scale, float *offset)
+{
+  double var = m->n > 0 ? m->m2 / m->n : 0.0;
+  float rstd = 1.0f / sqrtf ((float) var + CG_IN_EPS);
+
+  *scale = rstd;
+  *offset = (float) -m->mean * rstd;
+}
+
 static void
 plane_stats (const float *x, int n, float *scale, float *offset)
 {
-  double head = 0.0, s1, s2, mean, var;
-  int nh = MIN (n, 64);
-  float shift;
-  float rstd;
+  CgMoments m;
 
-  for (int i = 0; i < nh; i++)
-    head += x[i];
-  shift = nh ? (float) (head / nh) : 0.0f;
-  shifted_sums (x, n, shift, &s1, &s2);
-  mean = s1 / n;
-  var = MAX (s2 / n - mean * mean, 0.0);
-  mean += shift;
-  rstd = 1.0f / sqrtf ((float) var + CG_IN_EPS);
-
-  *scale = rstd;
-  *offset = (float) -mean * rstd;
+  cg_moments_of_span (&m, x, n);
+  moments_coeffs (&m, scale, offset);
 }
 
 typedef enum
@@ -92,6 +134,7 @@ typedef struct
 {
   float *out;
   const float *in, *residual;
+  const CgMoments *moments;     /* or NULL: the planes' own */
   int hw;
   NormPost post;
 } NormJob;
@@ -106,7 +149,10 @@ norm_channels (gpointer data, int begin, int end)
     gsize off = (gsize) ch * j->hw;
     const float *x = j->in + off;
     float scale, offset;
-    plane_stats (x, j->hw, &scale, &offset);
+    if (j->moments)
+      moments_coeffs (&j->moments[ch], &scale, &offset);
+    else
+      plane_stats (x, j->hw, &scale, &offset);
     switch (j->post) {
       case NORM_ONLY:
         cg_orc_scale_offset (j->out + off, x, scale, offset, j->hw);
@@ -123,30 +169,44 @@ norm_channels (gpointer data, int begin, int end)
 }
 
 static void
-norm (float *out, const float *in, const float *residual, int c, int hw,
-    NormPost post)
+norm (float *out, const float *in, const float *residual,
+    const CgMoments * moments, int c, int hw, NormPost post)
 {
-  NormJob job = { out, in, residual, hw, post };
+  NormJob job = { out, in, residual, moments, hw, post };
   cg_parallel_for (c, norm_channels, &job);
 }
 
 void
 cg_instance_norm_forward (float *out, const float *in, int c, int hw)
 {
-  norm (out, in, NULL, c, hw, NORM_ONLY);
+  norm (out, in, NULL, NULL, c, hw, NORM_ONLY);
 }
 
 void
 cg_instance_norm_relu_forward (float *out, const float *in, int c, int hw)
 {
-  norm (out, in, NULL, c, hw, NORM_RELU);
+  norm (out, in, NULL, NULL, c, hw, NORM_RELU);
+}
+
+void
+cg_instance_norm_relu_apply (float *out, const float *in,
+    const CgMoments * moments, int c, int hw)
+{
+  norm (out, in, NULL, moments, c, hw, NORM_RELU);
+}
+
+void
+cg_instance_norm_add_apply (float *out, const float *in,
+    const float *residual, const CgMoments * moments, int c, int hw)
+{
+  norm (out, in, residual, moments, c, hw, NORM_ADD);
 }
 
 void
 cg_instance_norm_add_forward (float *out, const float *in,
     const float *residual, int c, int hw)
 {
-  norm (out, in, residual, c, hw, NORM_ADD);
+  norm (out, in, residual, NULL, c, hw, NORM_ADD);
 }
 
 /* ---- backward ---- */

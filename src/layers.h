@@ -27,6 +27,22 @@ typedef struct
   int output_padding;
 } CgConvShape;
 
+/* A channel's count, mean and sum of squared deviations. The Winograd
+ * output transform gathers them band by band as it writes the output,
+ * while the values are in cache (each band's span in one shifted pass,
+ * the bands merged as Chan, Golub and LeVeque do), so that the norm after
+ * it need not read the whole tensor once more for them. */
+typedef struct
+{
+  double n, mean, m2;
+} CgMoments;
+void cg_moments_of_span (CgMoments * m, const float *x, gsize n);
+void cg_moments_merge (CgMoments * into, const CgMoments * from);
+/* out[ch] = the merge of parts[p * c + ch] over p < n_parts (out may be
+ * parts). */
+void cg_moments_reduce (CgMoments * out, const CgMoments * parts,
+    int n_parts, int c);
+
 /* How many rows of `rows` fit a column buffer of `budget` floats when
  * each takes rows_k * width floats: at least one, at most all. */
 static inline int
@@ -91,9 +107,12 @@ gsize cg_conv2d_winograd_scratch_floats (const CgConvShape * s, int h,
 /* Per-thread working rows (cg_thread_scratch) the transforms need. */
 gsize cg_conv2d_winograd_thread_floats (const CgConvShape * s, int h,
     int w, gsize budget);
+/* `moments`: NULL, or room for _moments_len entries; the first cout then
+ * hold the output channels' moments. */
+gsize cg_conv2d_winograd_moments_len (const CgConvShape * s, int h);
 void cg_conv2d_winograd_forward (float *out, const float *in,
     const float *prepared, const float *bias, const CgConvShape * s, int h,
-    int w, float *scratch, gsize budget);
+    int w, float *scratch, gsize budget, CgMoments * moments);
 /* The same products in another order: each thread takes bands of tile
  * rows through all three stages in its own scratch (_thread_floats),
  * none shared. Faster where the transformed weights fit in L2 beside a
@@ -101,7 +120,7 @@ void cg_conv2d_winograd_forward (float *out, const float *in,
 gboolean cg_conv2d_winograd_fused_preferred (const CgConvShape * s);
 void cg_conv2d_winograd_forward_fused (float *out, const float *in,
     const float *prepared, const float *bias, const CgConvShape * s, int h,
-    int w);
+    int w, CgMoments * moments);
 
 /* conv_panels.c: convolutions (any k, stride, padding) and transposed
  * convolutions (phase by phase) as GEMMs over column blocks gathered
@@ -174,6 +193,11 @@ void cg_instance_norm_relu_forward (float *out, const float *in, int c,
     int hw);
 void cg_instance_norm_add_forward (float *out, const float *in,
     const float *residual, int c, int hw);
+/* The same two with the channels' moments known (NULL: read them). */
+void cg_instance_norm_relu_apply (float *out, const float *in,
+    const CgMoments * moments, int c, int hw);
+void cg_instance_norm_add_apply (float *out, const float *in,
+    const float *residual, const CgMoments * moments, int c, int hw);
 
 /* activations.c */
 void cg_relu_forward (float *out, const float *in, gsize n);

@@ -539,10 +539,10 @@ cg_tape_forward (CgTape * t, const CgTrainNet * net, const float *input)
     else if (l->path == PATH_WINOGRAD
         && cg_conv2d_winograd_fused_preferred (&l->shape))
       cg_conv2d_winograd_forward_fused (pre, in, net->wino + l->wino_fwd,
-          bias, &l->shape, l->in_h, l->in_w);
+          bias, &l->shape, l->in_h, l->in_w, NULL);
     else if (l->path == PATH_WINOGRAD)
       cg_conv2d_winograd_forward (pre, in, net->wino + l->wino_fwd, bias,
-          &l->shape, l->in_h, l->in_w, col, COL_BUDGET);
+          &l->shape, l->in_h, l->in_w, col, COL_BUDGET, NULL);
     else if (l->path == PATH_THIN)
       cg_conv2d_thin_forward (pre, in, weight, bias, &l->shape, l->in_h,
           l->in_w, col, COL_BUDGET);

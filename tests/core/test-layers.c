@@ -1,6 +1,7 @@
 /* Each layer of the generator against PyTorch (tests/golden/layers.*). */
 #include "layers.h"
 #include "golden.h"
+#include <math.h>
 
 #define TOL 1e-4
 
@@ -119,7 +120,7 @@ test_fast_path (gconstpointer data)
     if (winograd) {
       cg_conv2d_winograd_prepare (prep, w, &c->shape);
       cg_conv2d_winograd_forward (got, in, prep, b, &c->shape, is[1], is[2],
-          scratch, budget);
+          scratch, budget, NULL);
     } else {
       cg_conv2d_thin_forward (got, in, w, b, &c->shape, is[1], is[2],
           scratch, budget);
@@ -132,7 +133,7 @@ test_fast_path (gconstpointer data)
   if (winograd) {
     memset (got, 0, n_out * sizeof (float));
     cg_conv2d_winograd_forward_fused (got, in, prep, b, &c->shape, is[1],
-        is[2]);
+        is[2], NULL);
     assert_close ("winograd fused", got, want, n_out, TOL);
   }
   g_free (in);
@@ -360,6 +361,27 @@ test_panels_vs_im2col (void)
   g_rand_free (rand);
 }
 
+/* Each channel's count, mean and squared deviations against float64
+ * sums over the planes. */
+static void
+assert_moments (const char *what, const CgMoments * m, const float *planes,
+    int c, int hw)
+{
+  for (int ch = 0; ch < c; ch++) {
+    const float *x = planes + (gsize) ch * hw;
+    double mean = 0.0, m2 = 0.0;
+    for (int i = 0; i < hw; i++)
+      mean += x[i];
+    mean /= hw;
+    for (int i = 0; i < hw; i++)
+      m2 += (x[i] - mean) * (x[i] - mean);
+    if (m[ch].n != hw || fabs (m[ch].mean - mean) > 1e-6 * (1 + fabs (mean))
+        || fabs (m[ch].m2 - m2) > 1e-5 * (1 + m2))
+      g_error ("%s: channel %d moments n %g mean %.9g m2 %.9g, want %d %.9g "
+          "%.9g", what, ch, m[ch].n, m[ch].mean, m[ch].m2, hw, mean, m2);
+  }
+}
+
 /* Fast paths against im2col on random shapes: sizes that are and are not
  * multiples of the Winograd tile, rows shorter and longer than the thin
  * path's 32-float blocks, both padding modes; and the thin path with
@@ -417,7 +439,7 @@ test_fast_vs_im2col (void)
       if (s.k == 3) {
         cg_conv2d_winograd_prepare (prep, wt, &s);
         cg_conv2d_winograd_forward (got, in, prep, b, &s, h, w, scratch,
-            1 << 20);
+            1 << 20, NULL);
       } else {
         cg_conv2d_thin_forward (got, in, wt, b, &s, h, w, scratch,
             1 << 20);
@@ -429,10 +451,20 @@ test_fast_vs_im2col (void)
        * up to 8 and 1/24) */
       assert_close_scaled (what, got, want, n_out, 1e-5);
       if (s.k == 3) {
+        CgMoments *m = g_new (CgMoments,
+            cg_conv2d_winograd_moments_len (&s, h));
+
+        /* the moments the output transform gathers, band by band: in
+         * one-row bands, then in the fused order */
+        cg_conv2d_winograd_forward (got, in, prep, b, &s, h, w, scratch, 1,
+            m);
+        assert_moments (what, m, got, s.cout, oh * ow);
         memset (got, 0, n_out * sizeof (float));
-        cg_conv2d_winograd_forward_fused (got, in, prep, b, &s, h, w);
+        cg_conv2d_winograd_forward_fused (got, in, prep, b, &s, h, w, m);
         g_strlcat (what, " fused", sizeof what);
         assert_close_scaled (what, got, want, n_out, 1e-5);
+        assert_moments (what, m, got, s.cout, oh * ow);
+        g_free (m);
       }
       g_free (in);
       g_free (wt);
