@@ -256,6 +256,7 @@ typedef enum
   PATH_IM2COL,
   PATH_WINOGRAD,                /* 3x3 stride 1 pad 1: the residual blocks */
   PATH_THIN,                    /* few outputs, "same" padding: to RGB */
+  PATH_DIRECT,                  /* 3x3 stride 2 and its transpose (AVX-512) */
 } Path;
 
 typedef struct
@@ -269,7 +270,9 @@ typedef struct
                                  * the network's input */
   int residual;                 /* POST_IN_ADD */
   int in_h, in_w, out_h, out_w;
-  gsize wino_fwd, wino_adj;     /* PATH_WINOGRAD: offsets into net->wino */
+  /* offsets into net->wino, the weights prepared for the path: Winograd's
+   * forward and adjoint, or the direct kernel's (wino_fwd) */
+  gsize wino_fwd, wino_adj;
   gsize pre, out, gout;         /* arena offsets (floats) */
 } Layer;
 
@@ -373,11 +376,14 @@ choose_path (const Layer * l)
 {
   const CgConvShape *s = &l->shape;
   if (l->transposed)
-    return PATH_IM2COL;
+    return cg_conv_transpose2d_direct_supported (s) ? PATH_DIRECT :
+        PATH_IM2COL;
   if (s->k == 3 && s->stride == 1 && s->pad == 1)
     return PATH_WINOGRAD;
   if (cg_conv2d_thin_preferred (s))
     return PATH_THIN;
+  if (cg_conv2d_direct_supported (s) && s->cin <= 32)
+    return PATH_DIRECT;
   return PATH_IM2COL;
 }
 
@@ -396,6 +402,9 @@ layer_col_floats (const Layer * l)
   else if (l->path == PATH_THIN)
     n = MAX (n, cg_conv2d_thin_scratch_floats (&l->shape, l->in_h, l->in_w,
             COL_BUDGET));
+  else if (l->path == PATH_DIRECT)
+    n = MAX (n, cg_conv2d_panels_scratch_floats (&l->shape, l->in_h,
+            l->in_w));
   return n;
 }
 
@@ -440,6 +449,11 @@ cg_tape_new (const CgTrainNet * net, int h, int w)
       wino += cg_arena_round (CG_WINOGRAD_PREPARED_FLOATS (&l->shape));
       l->wino_adj = wino;
       wino += cg_arena_round (cg_conv2d_winograd_adjoint_floats (&l->shape));
+    } else if (l->path == PATH_DIRECT) {
+      l->wino_fwd = wino;
+      wino += cg_arena_round (l->transposed ?
+          cg_conv_transpose2d_direct_prepared_floats (&l->shape) :
+          cg_conv2d_direct_prepared_floats (&l->shape));
     }
     n = cg_arena_round ((gsize) l->shape.cout * l->out_h * l->out_w);
     l->pre = total;
@@ -515,6 +529,12 @@ cg_tape_forward (CgTape * t, const CgTrainNet * net, const float *input)
     }
     for (int i = 0; i < t->n_layers; i++) {
       const Layer *l = &t->layers[i];
+      if (l->path == PATH_DIRECT && l->transposed)
+        cg_conv_transpose2d_direct_prepare (mut->wino + l->wino_fwd,
+            net->param + l->weight, &l->shape);
+      else if (l->path == PATH_DIRECT)
+        cg_conv2d_direct_prepare (mut->wino + l->wino_fwd,
+            net->param + l->weight, &l->shape);
       if (l->path != PATH_WINOGRAD)
         continue;
       cg_conv2d_winograd_prepare (mut->wino + l->wino_fwd,
@@ -533,7 +553,13 @@ cg_tape_forward (CgTape * t, const CgTrainNet * net, const float *input)
     const float *weight = net->param + l->weight;
     const float *bias = l->bias == NO_BIAS ? NULL : net->param + l->bias;
 
-    if (l->transposed)
+    if (l->path == PATH_DIRECT && l->transposed)
+      cg_conv_transpose2d_direct_forward (pre, in, net->wino + l->wino_fwd,
+          bias, &l->shape, l->in_h, l->in_w);
+    else if (l->path == PATH_DIRECT)
+      cg_conv2d_direct_forward (pre, in, net->wino + l->wino_fwd, bias,
+          &l->shape, l->in_h, l->in_w, col);
+    else if (l->transposed)
       cg_conv_transpose2d_forward (pre, in, weight, bias, &l->shape, l->in_h,
           l->in_w, col, COL_BUDGET);
     else if (l->path == PATH_WINOGRAD
