@@ -36,28 +36,40 @@ cg_conv_transpose2d_direct_supported (const CgConvShape * s)
 #endif
 }
 
+/* Both kernels' weights, [co / nco][ci][tap][co % nco]: the nco weights
+ * of one tap side by side, channels past cout zero. PyTorch stores a
+ * transposed convolution's as [cin][cout][tap], a convolution's as
+ * [cout][cin][tap]. */
+static gsize
+groups_floats (const CgConvShape * s, int nco)
+{
+  return (gsize) (s->cout + nco - 1) / nco * nco * s->cin * TAPS;
+}
+
+static void
+prepare_groups (float *prepared, const float *weight, const CgConvShape * s,
+    int nco, gboolean transposed)
+{
+  memset (prepared, 0, sizeof (float) * groups_floats (s, nco));
+  for (int co = 0; co < s->cout; co++)
+    for (int ci = 0; ci < s->cin; ci++)
+      for (int t = 0; t < TAPS; t++)
+        prepared[(((gsize) (co / nco) * s->cin + ci) * TAPS + t) * nco +
+            co % nco] = weight[(transposed ? (gsize) ci * s->cout + co :
+                (gsize) co * s->cin + ci) * TAPS + t];
+}
+
 gsize
 cg_conv_transpose2d_direct_prepared_floats (const CgConvShape * s)
 {
-  return (gsize) (s->cout + NCO - 1) / NCO * NCO * s->cin * TAPS;
+  return groups_floats (s, NCO);
 }
 
-/* [co / NCO][ci][tap][co % NCO]: the NCO weights of one tap side by
- * side; channels past cout are zero. */
 void
 cg_conv_transpose2d_direct_prepare (float *prepared, const float *weight,
     const CgConvShape * s)
 {
-  int groups = (s->cout + NCO - 1) / NCO;
-
-  memset (prepared, 0, sizeof (float) *
-      cg_conv_transpose2d_direct_prepared_floats (s));
-  for (int g = 0; g < groups; g++)
-    for (int ci = 0; ci < s->cin; ci++)
-      for (int t = 0; t < TAPS; t++)
-        for (int c = 0; c < NCO && g * NCO + c < s->cout; c++)
-          prepared[(((gsize) g * s->cin + ci) * TAPS + t) * NCO + c] =
-              weight[((gsize) ci * s->cout + g * NCO + c) * TAPS + t];
+  prepare_groups (prepared, weight, s, NCO, TRUE);
 }
 
 #ifdef CG_HAVE_AVX512_KERNELS
@@ -223,24 +235,14 @@ cg_conv2d_direct_supported (const CgConvShape * s)
 gsize
 cg_conv2d_direct_prepared_floats (const CgConvShape * s)
 {
-  return (gsize) (s->cout + CNCO - 1) / CNCO * CNCO * s->cin * TAPS;
+  return groups_floats (s, CNCO);
 }
 
-/* [co / CNCO][ci][tap][co % CNCO], channels past cout zero */
 void
 cg_conv2d_direct_prepare (float *prepared, const float *weight,
     const CgConvShape * s)
 {
-  int groups = (s->cout + CNCO - 1) / CNCO;
-
-  memset (prepared, 0, sizeof (float) *
-      cg_conv2d_direct_prepared_floats (s));
-  for (int g = 0; g < groups; g++)
-    for (int ci = 0; ci < s->cin; ci++)
-      for (int t = 0; t < TAPS; t++)
-        for (int c = 0; c < CNCO && g * CNCO + c < s->cout; c++)
-          prepared[(((gsize) g * s->cin + ci) * TAPS + t) * CNCO + c] =
-              weight[((gsize) (g * CNCO + c) * s->cin + ci) * TAPS + t];
+  prepare_groups (prepared, weight, s, CNCO, FALSE);
 }
 
 #ifdef CG_HAVE_AVX512_KERNELS
