@@ -81,6 +81,7 @@ typedef struct
   const float *in, *prepared, *bias;
   const CgConvShape *s;
   int h, w;
+  gboolean accumulate;          /* out += rather than = */
 } DirectJob;
 
 #define AVX512 __attribute__ ((target ("avx512f")))
@@ -165,10 +166,15 @@ row_block (const DirectJob * j, int y, int a, int g, int x0, const int nv,
       #pragma GCC unroll 8
       for (int v = 0; v < nv; v++) {
         int n = left - 32 * v;  /* outputs left in the row */
+        __mmask16 me = first_lanes (n), mf = first_lanes (n - 16);
         __m512 e = _mm512_permutex2var_ps (acc[0][c][v], lo, acc[1][c][v]);
         __m512 f = _mm512_permutex2var_ps (acc[0][c][v], hi, acc[1][c][v]);
-        _mm512_mask_storeu_ps (o + 32 * v, first_lanes (n), e);
-        _mm512_mask_storeu_ps (o + 32 * v + 16, first_lanes (n - 16), f);
+        if (j->accumulate) {
+          e = _mm512_add_ps (e, _mm512_maskz_loadu_ps (me, o + 32 * v));
+          f = _mm512_add_ps (f, _mm512_maskz_loadu_ps (mf, o + 32 * v + 16));
+        }
+        _mm512_mask_storeu_ps (o + 32 * v, me, e);
+        _mm512_mask_storeu_ps (o + 32 * v + 16, mf, f);
       }
     }
   }
@@ -370,12 +376,12 @@ cg_conv2d_direct_forward (float *out, const float *in, const float *prepared,
 void
 cg_conv_transpose2d_direct_forward (float *out, const float *in,
     const float *prepared, const float *bias, const CgConvShape * s, int h,
-    int w)
+    int w, gboolean accumulate)
 {
   g_return_if_fail (cg_conv_transpose2d_direct_supported (s));
 #ifdef CG_HAVE_AVX512_KERNELS
   {
-    DirectJob job = { out, in, prepared, bias, s, h, w };
+    DirectJob job = { out, in, prepared, bias, s, h, w, accumulate };
     cg_parallel_for (2 * h, direct_rows, &job);
   }
 #endif

@@ -562,7 +562,7 @@ run_layer (CgGenerator * gen, const Layer * l)
 
   if (l->path == CG_CONV_PATH_DIRECT && l->op == OP_CONV_T)
     cg_conv_transpose2d_direct_forward (dst, src, l->prepared, l->bias,
-        &l->shape, l->in_h, l->in_w);
+        &l->shape, l->in_h, l->in_w, FALSE);
   else if (l->path == CG_CONV_PATH_DIRECT)
     cg_conv2d_direct_forward (dst, src, l->prepared, l->bias, &l->shape,
         l->in_h, l->in_w, col);

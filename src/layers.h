@@ -161,9 +161,11 @@ gboolean cg_conv_transpose2d_direct_supported (const CgConvShape * s);
 gsize cg_conv_transpose2d_direct_prepared_floats (const CgConvShape * s);
 void cg_conv_transpose2d_direct_prepare (float *prepared,
     const float *weight, const CgConvShape * s);
+/* `accumulate`: out += the product (a stride-2 convolution's input
+ * gradient, which is this transposed convolution of dout) */
 void cg_conv_transpose2d_direct_forward (float *out, const float *in,
     const float *prepared, const float *bias, const CgConvShape * s, int h,
-    int w);
+    int w, gboolean accumulate);
 /* And the 3x3 stride-2 convolution (any padding), from the split input
  * in `scratch` (cg_conv2d_panels_scratch_floats). */
 gboolean cg_conv2d_direct_supported (const CgConvShape * s);

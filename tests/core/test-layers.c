@@ -247,7 +247,7 @@ test_panels (gconstpointer data)
     cg_conv_transpose2d_direct_prepare (prep, w, &c->shape);
     memset (got, 0, n_out * sizeof (float));
     cg_conv_transpose2d_direct_forward (got, in, prep, b, &c->shape, is[1],
-        is[2]);
+        is[2], FALSE);
     g_snprintf (what, sizeof what, "%s direct", c->kase);
     assert_close (what, got, want, n_out, TOL);
   }
@@ -317,7 +317,7 @@ test_panels_vs_im2col (void)
               cg_conv_transpose2d_direct_prepared_floats (&s));
           float *dgot = g_new (float, n_out);
           cg_conv_transpose2d_direct_prepare (dprep, wt, &s);
-          cg_conv_transpose2d_direct_forward (dgot, in, dprep, b, &s, h, w);
+          cg_conv_transpose2d_direct_forward (dgot, in, dprep, b, &s, h, w, FALSE);
           g_snprintf (what, sizeof what, "direct convT %dx%d %d->%d", w, h,
               s.cin, s.cout);
           assert_close_scaled (what, dgot, want, n_out, 1e-5);
