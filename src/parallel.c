@@ -218,7 +218,8 @@ run_job (CgPool * pool, int n, int n_pieces, gboolean one_each,
   pool->n = n;
   n_pieces = MIN (n_pieces, MAX_PIECES);
   atomic_store (&pool->pieces_left, n_pieces);
-  pool->generation = (pool->generation + 1) & 0x7fffffff;
+  /* 31 bits, never 0: a thread's `taken` starts at 0, meaning none */
+  pool->generation = pool->generation % 0x7fffffff + 1;
   atomic_store (&pool->ticket, (guint64) pool->generation << 33 |
       (guint64) (one_each ? 1 : 0) << 32 | (guint64) n_pieces);
   g_mutex_lock (&pool->lock);
