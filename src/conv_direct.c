@@ -13,7 +13,9 @@
  *   out[2x + 1] = w[.][0] in[x + 1] + w[.][2] in[x],
  * NCO output channels by NV vectors of 16 input columns in registers,
  * each input vector feeding NCO channels' multiply-adds; the two column
- * phases are interleaved as they are stored.
+ * phases are interleaved as they are stored. In training the same kernel,
+ * adding into its output, gives a stride-2 layer's input gradient
+ * (conv.c), and both kernels run the generator's forward (train_nets.c).
  */
 #include "cpu.h"
 #include "layers.h"
