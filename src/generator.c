@@ -182,10 +182,9 @@ build_layers (CgGenerator * gen)
  *   CPU has AVX-512; against the phase GEMMs, per layer with its norm,
  *   ngf 16 at 640x480 64->32 4.6 -> 3.2 ms and 32->16 7.2 -> 4.2 ms; ngf
  *   64 at 256x256 256->128 9.3 -> 8.9 ms and 128->64 11.3 -> 9.4 ms.
- * - the stride-2 convolutions: direct up to 32 input channels. ngf 16 at
- *   640x480 16->32 5.5 -> 4.8 ms, 32->64 3.9 -> 3.6 ms (at 320x240 1.42
- *   -> 1.22 and even); ngf 64 at 256x256 the panels win, 64->128 10.1
- *   against 10.9 ms and 128->256 8.7 against 9.6.
+ * - the stride-2 convolutions: direct up to 32 input channels
+ *   (cg_conv2d_direct_preferred has the figures; at 320x240 16->32 1.42
+ *   -> 1.22 ms, 32->64 even).
  * - everything else: im2col, as GEMMs over column blocks gathered straight
  *   into the GEMM kernel's panels (conv_panels.c); transposed
  *   convolutions phase by phase the same way on other CPUs.
@@ -205,9 +204,8 @@ choose_path (const Layer * l, CgConvPath forced)
   gboolean direct = l->op == OP_CONV_T ?
       cg_conv_transpose2d_direct_supported (s) :
       cg_conv2d_direct_supported (s);
-  /* measured below: the strided convolution's direct kernel loses to
-   * the panels from 64 input channels on */
-  gboolean direct_auto = direct && (l->op == OP_CONV_T || s->cin <= 32);
+  gboolean direct_auto = l->op == OP_CONV_T ? direct :
+      cg_conv2d_direct_preferred (s);
 
   switch (forced) {
     case CG_CONV_PATH_IM2COL:

@@ -169,6 +169,8 @@ void cg_conv_transpose2d_direct_forward (float *out, const float *in,
 /* And the 3x3 stride-2 convolution (any padding), from the split input
  * in `scratch` (cg_conv2d_panels_scratch_floats). */
 gboolean cg_conv2d_direct_supported (const CgConvShape * s);
+/* ...and faster than the panels there (the choosers' test) */
+gboolean cg_conv2d_direct_preferred (const CgConvShape * s);
 gsize cg_conv2d_direct_prepared_floats (const CgConvShape * s);
 void cg_conv2d_direct_prepare (float *prepared, const float *weight,
     const CgConvShape * s);

@@ -382,7 +382,7 @@ choose_path (const Layer * l)
     return PATH_WINOGRAD;
   if (cg_conv2d_thin_preferred (s))
     return PATH_THIN;
-  if (cg_conv2d_direct_supported (s) && s->cin <= 32)
+  if (cg_conv2d_direct_preferred (s))
     return PATH_DIRECT;
   return PATH_IM2COL;
 }
