@@ -449,11 +449,18 @@ cg_conv2d_backward_col_floats (const CgConvShape * s, int h, int w,
  * 64->128 at 256x256 13.2-13.8 -> 10.5-11.7 ms, but 128->256 at 128x128
  * 9.2 -> 11.2-11.9 ms, where the GEMM has 1152 rows: up to 128 output
  * channels only. ---- */
-static gboolean
-use_direct_adjoint (const CgConvShape * s, int h, int w)
+static CgConvShape
+direct_adjoint_shape (const CgConvShape * s)
 {
   CgConvShape t = {.cin = s->cout,.cout = s->cin,.k = 3,.stride = 2,.pad =
         1,.pad_mode = CG_PAD_ZERO,.output_padding = 1 };
+  return t;
+}
+
+static gboolean
+use_direct_adjoint (const CgConvShape * s, int h, int w)
+{
+  CgConvShape t = direct_adjoint_shape (s);
   return s->k == 3 && s->stride == 2 && s->pad == 1
       && s->pad_mode == CG_PAD_ZERO && h % 2 == 0 && w % 2 == 0
       && s->cout <= 128 && cg_conv_transpose2d_direct_supported (&t);
@@ -463,8 +470,7 @@ static void
 direct_adjoint_backward (float *dinput, const float *doutput,
     const float *weight, const CgConvShape * s, int h, int w)
 {
-  CgConvShape t = {.cin = s->cout,.cout = s->cin,.k = 3,.stride = 2,.pad =
-        1,.pad_mode = CG_PAD_ZERO,.output_padding = 1 };
+  CgConvShape t = direct_adjoint_shape (s);
   float *prepared =
       cg_thread_scratch (cg_conv_transpose2d_direct_prepared_floats (&t));
 
