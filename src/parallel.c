@@ -121,6 +121,37 @@ work (CgPool * pool, guint32 * taken)
   }
 }
 
+/* What a worker waits for: a piece it may take, or the end. */
+static gboolean
+job_for (CgPool * pool, guint32 taken)
+{
+  return claimable (atomic_load (&pool->ticket), taken)
+      || atomic_load (&pool->quit);
+}
+
+/* What the caller waits for: every piece of its job done. */
+static gboolean
+job_done (CgPool * pool, guint32 unused)
+{
+  return atomic_load (&pool->pieces_left) == 0;
+}
+
+/* Spin until ready (pool, arg), for at most `us` microseconds (the clock
+ * read every 64 rounds); FALSE if it was not. */
+static gboolean
+spin (CgPool * pool, gboolean (*ready) (CgPool *, guint32), guint32 arg,
+    gint64 us)
+{
+  gint64 until = g_get_monotonic_time () + us;
+
+  for (int i = 1; !ready (pool, arg); i++) {
+    cpu_relax ();
+    if (i % 64 == 0 && g_get_monotonic_time () > until)
+      return FALSE;
+  }
+  return TRUE;
+}
+
 static gpointer
 worker (gpointer data)
 {
@@ -128,24 +159,15 @@ worker (gpointer data)
   guint32 taken = 0;
 
   while (!atomic_load (&pool->quit)) {
-    gint64 until = g_get_monotonic_time () + SPIN_US;
-
     work (pool, &taken);
-    /* spin for the next job a while, then sleep */
-    for (int i = 1; !claimable (atomic_load (&pool->ticket), taken)
-        && !atomic_load (&pool->quit); i++) {
-      cpu_relax ();
-      if (i % 64 == 0 && g_get_monotonic_time () > until) {
-        g_mutex_lock (&pool->lock);
-        pool->sleepers++;
-        while (!claimable (atomic_load (&pool->ticket), taken)
-            && !atomic_load (&pool->quit))
-          g_cond_wait (&pool->work_cond, &pool->lock);
-        pool->sleepers--;
-        g_mutex_unlock (&pool->lock);
-        break;
-      }
-    }
+    if (spin (pool, job_for, taken, SPIN_US))
+      continue;
+    g_mutex_lock (&pool->lock);
+    pool->sleepers++;
+    while (!job_for (pool, taken))
+      g_cond_wait (&pool->work_cond, &pool->lock);
+    pool->sleepers--;
+    g_mutex_unlock (&pool->lock);
   }
   return NULL;
 }
@@ -209,7 +231,6 @@ run_job (CgPool * pool, int n, int n_pieces, gboolean one_each,
     CgParallelFunc func, gpointer data)
 {
   guint32 taken = 0;
-  gint64 until;
 
   /* the last job's pieces are all done (we waited for them), so no
    * thread reads these now */
@@ -228,20 +249,14 @@ run_job (CgPool * pool, int n, int n_pieces, gboolean one_each,
   g_mutex_unlock (&pool->lock);
 
   work (pool, &taken);
-
-  until = g_get_monotonic_time () + WAIT_SPIN_US;
-  for (int i = 1; atomic_load (&pool->pieces_left) > 0; i++) {
-    cpu_relax ();
-    if (i % 64 == 0 && g_get_monotonic_time () > until) {
-      g_mutex_lock (&pool->lock);
-      pool->caller_waits = TRUE;
-      while (atomic_load (&pool->pieces_left) > 0)
-        g_cond_wait (&pool->done_cond, &pool->lock);
-      pool->caller_waits = FALSE;
-      g_mutex_unlock (&pool->lock);
-      break;
-    }
-  }
+  if (spin (pool, job_done, 0, WAIT_SPIN_US))
+    return;
+  g_mutex_lock (&pool->lock);
+  pool->caller_waits = TRUE;
+  while (!job_done (pool, 0))
+    g_cond_wait (&pool->done_cond, &pool->lock);
+  pool->caller_waits = FALSE;
+  g_mutex_unlock (&pool->lock);
 }
 
 void
