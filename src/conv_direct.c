@@ -111,40 +111,39 @@ row_block (const DirectJob * j, int y, int a, int g, int x0, const int nv,
   __m512 acc[2][NCO][NV];
   __mmask16 m0[NV], m1[NV];
 
-  #pragma GCC unroll 8
-
+#pragma GCC unroll 8
   for (int v = 0; v < nv; v++) {
     /* in[x] and in[x + 1], zero past the row's end */
     m0[v] = first_lanes (w - (x0 + 16 * v));
     m1[v] = first_lanes (w - (x0 + 16 * v + 1));
   }
-  #pragma GCC unroll 8
+#pragma GCC unroll 8
   for (int c = 0; c < NCO; c++) {
     int co = g * NCO + c;
     __m512 b = _mm512_set1_ps (j->bias && co < s->cout ? j->bias[co] : 0.0f);
-    #pragma GCC unroll 8
+#pragma GCC unroll 8
     for (int v = 0; v < nv; v++)
       acc[0][c][v] = acc[1][c][v] = b;
   }
 
   for (int ci = 0; ci < s->cin; ci++) {
     const float *wg = j->prepared + ((gsize) g * s->cin + ci) * TAPS * NCO;
-    #pragma GCC unroll 8
+#pragma GCC unroll 8
     for (int t = 0; t < NT; t++) {
       const float *row = j->in + ((gsize) ci * h + iy[t]) * w + x0;
       const float *wk = wg + ky[t] * 3 * NCO;
       __m512 i0[NV], i1[NV];
-      #pragma GCC unroll 8
+#pragma GCC unroll 8
       for (int v = 0; v < nv; v++) {
         i0[v] = _mm512_maskz_loadu_ps (m0[v], row + 16 * v);
         i1[v] = _mm512_maskz_loadu_ps (m1[v], row + 16 * v + 1);
       }
-      #pragma GCC unroll 8
+#pragma GCC unroll 8
       for (int c = 0; c < NCO; c++) {
         __m512 w0 = _mm512_set1_ps (wk[0 * NCO + c]);
         __m512 w1 = _mm512_set1_ps (wk[1 * NCO + c]);
         __m512 w2 = _mm512_set1_ps (wk[2 * NCO + c]);
-        #pragma GCC unroll 8
+#pragma GCC unroll 8
         for (int v = 0; v < nv; v++) {
           acc[0][c][v] = _mm512_fmadd_ps (w1, i0[v], acc[0][c][v]);
           acc[1][c][v] = _mm512_fmadd_ps (w0, i1[v], acc[1][c][v]);
@@ -159,13 +158,13 @@ row_block (const DirectJob * j, int y, int a, int g, int x0, const int nv,
         20, 5, 21, 6, 22, 7, 23);
     const __m512i hi = _mm512_setr_epi32 (8, 24, 9, 25, 10, 26, 11, 27, 12,
         28, 13, 29, 14, 30, 15, 31);
-    #pragma GCC unroll 8
+#pragma GCC unroll 8
     for (int c = 0; c < NCO; c++) {
       float *o = j->out + ((gsize) (g * NCO + c) * oh + 2 * y + a) * ow +
           2 * x0;
       /* channels past cout: nothing to store */
       int left = g * NCO + c < s->cout ? 2 * (w - x0) : 0;
-      #pragma GCC unroll 8
+#pragma GCC unroll 8
       for (int v = 0; v < nv; v++) {
         int n = left - 32 * v;  /* outputs left in the row */
         __mmask16 me = first_lanes (n), mf = first_lanes (n - 16);

@@ -91,7 +91,8 @@ cg_conv2d_split_width (const CgConvShape * s, int w)
 gsize
 cg_conv2d_panels_scratch_floats (const CgConvShape * s, int h, int w)
 {
-  return (gsize) s->cin * (h + 2 * s->pad) * s->stride * cg_conv2d_split_width (s, w);
+  return (gsize) s->cin * (h + 2 * s->pad) * s->stride *
+      cg_conv2d_split_width (s, w);
 }
 
 typedef struct
@@ -145,7 +146,8 @@ conv_blocks (gpointer data, int begin, int end)
   gsize ohw = (gsize) j->oh * j->ow;
   float *panels = cg_thread_scratch (cg_conv2d_panels_thread_floats (s));
   float *row = panels + (gsize) k * j->nb;
-  int st = s->stride, ph = j->h + 2 * s->pad, pws = cg_conv2d_split_width (s, j->w);
+  int st = s->stride, ph = j->h + 2 * s->pad;
+  int pws = cg_conv2d_split_width (s, j->w);
 
   for (int b = begin; b < end; b++) {
     gsize n0 = (gsize) b * j->nb;

@@ -213,7 +213,6 @@ cg_conv2d_winograd_scratch_floats (const CgConvShape * s, int h, int w,
   int tiles_y = (h + OT - 1) / OT, tiles_x = (w + OT - 1) / OT;
   int rows = band_tile_rows (s, tiles_y, tiles_x, budget);
   int ntp = rows * (tiles_x + SPARE);
-
   /* + 16: the output transform reads whole vectors past the last tile */
   return (gsize) E *(v_stride (s, ntp) + m_stride (s, ntp)) + 16;
 }

@@ -31,7 +31,8 @@ typedef enum
 } CgConvPath;
 
 void cg_generator_force_path (CgGenerator * gen, CgConvPath path);
-/* "im2col", "winograd", "winograd-fused", "thin", "direct", "auto"; parse returns FALSE otherwise */
+/* "im2col", "winograd", "winograd-fused", "thin", "direct", "auto";
+ * parse returns FALSE otherwise */
 const char *cg_conv_path_name (CgConvPath path);
 gboolean cg_conv_path_from_name (const char *name, CgConvPath * path);
 

@@ -250,7 +250,8 @@ plan_paths (CgGenerator * gen)
       continue;
     g_clear_pointer (&l->prepared, g_free);
     l->path = path;
-    if (path == CG_CONV_PATH_WINOGRAD || path == CG_CONV_PATH_WINOGRAD_FUSED) {
+    if (path == CG_CONV_PATH_WINOGRAD
+        || path == CG_CONV_PATH_WINOGRAD_FUSED) {
       l->prepared = g_new (float, CG_WINOGRAD_PREPARED_FLOATS (&l->shape));
       cg_conv2d_winograd_prepare (l->prepared, l->weight, &l->shape);
     } else if (path == CG_CONV_PATH_IM2COL && l->op == OP_CONV) {
@@ -504,7 +505,8 @@ cg_generator_prepare (CgGenerator * gen, int width, int height,
   gen->threads_ready = FALSE;
   g_free (gen->moments);
   gen->moments = moments ? g_try_new (CgMoments, moments) : NULL;
-  if (!cg_arena_reserve (&gen->arena, total) || (moments && !gen->moments)) {
+  if (!cg_arena_reserve (&gen->arena, total)
+      || (moments && !gen->moments)) {
     gen->width = gen->height = 0;
     g_set_error (error, CG_ERROR, CG_ERROR_NO_MEMORY,
         "frame size %dx%d: no memory for the %" G_GSIZE_FORMAT

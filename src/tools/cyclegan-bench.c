@@ -51,7 +51,8 @@ static GOptionEntry entries[] = {
   {"warmup", 0, 0, G_OPTION_ARG_INT, &opt_warmup,
       "Untimed frames first (1)", "N"},
   {"path", 0, 0, G_OPTION_ARG_STRING, &opt_path,
-      "Convolution path: auto, im2col, winograd, winograd-fused, thin or direct (auto)", "PATH"},
+      "Convolution path: auto, im2col, winograd, winograd-fused, thin or "
+        "direct (auto)", "PATH"},
   {"layers", 'l', 0, G_OPTION_ARG_NONE, &opt_layers,
       "Print the time of each layer", NULL},
   {NULL}

@@ -317,7 +317,8 @@ test_panels_vs_im2col (void)
               cg_conv_transpose2d_direct_prepared_floats (&s));
           float *dgot = g_new (float, n_out);
           cg_conv_transpose2d_direct_prepare (dprep, wt, &s);
-          cg_conv_transpose2d_direct_forward (dgot, in, dprep, b, &s, h, w, FALSE);
+          cg_conv_transpose2d_direct_forward (dgot, in, dprep, b, &s, h, w,
+              FALSE);
           g_snprintf (what, sizeof what, "direct convT %dx%d %d->%d", w, h,
               s.cin, s.cout);
           assert_close_scaled (what, dgot, want, n_out, 1e-5);
