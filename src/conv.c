@@ -430,12 +430,12 @@ cg_conv2d_backward_col_floats (const CgConvShape * s, int h, int w,
     return cols;
   }
   if (cg_conv2d_thin_preferred (s))
-    cols = MAX (cols, cg_conv2d_thin_scratch_floats (s, h, w, col_cap));
+    cols = MAX (cols, cg_conv2d_thin_wgrad_floats (s, h, w, col_cap));
   if (use_adjoint (s)) {
     CgConvShape a = {.cin = s->cout,.cout = s->cin,.k = s->k,.stride =
           1,.pad = s->k - 1,.pad_mode = CG_PAD_ZERO };
     cols = MAX (cols, use_thin_adjoint (s) ?
-        cg_conv2d_thin_scratch_floats (&a, oh, ow, col_cap) :
+        cg_conv2d_thin_scratch_floats (&a, oh, ow) :
         cg_conv2d_col_floats (&a, oh, ow, col_cap));
   }
   return cols;
@@ -497,8 +497,8 @@ adjoint_backward (float *dinput, const float *doutput, const float *weight,
         wt[((gsize) ci * s->cout + co) * k * k + (k * k - 1 - t)] =
             weight[((gsize) co * s->cin + ci) * k * k + t];
   if (use_thin_adjoint (s))
-    cg_conv2d_thin_forward (dpad, doutput, wt, NULL, &a, oh, ow, col,
-        col_cap);
+    cg_conv2d_thin_forward (dpad, doutput, wt, NULL, &a, oh, ow, FALSE,
+        col);
   else
     cg_conv2d_forward (dpad, doutput, wt, NULL, &a, oh, ow, col, col_cap);
   fold_padded (dinput, dpad, s->cin, h, w, s->pad, s->pad_mode);

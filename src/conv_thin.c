@@ -5,10 +5,11 @@
  * im2col + sgemm reads each column value for only cout (3) products: the
  * GEMM is bound by memory (4 GMAC/s measured for 64->3 at 256x256), as is
  * any GEMM formulation that writes cout*k*k partial planes. Directly, each
- * padded input row is read from cache once per (output row, ky) and feeds
- * k multiply-adds per output value, vectorized along x (8 floats, or 16
- * on AVX-512 CPUs: conv_thin_kernel.h). Output rows are split over the
- * generator's threads.
+ * input row is read from cache once per (output row, ky) and feeds k
+ * multiply-adds per output value, vectorized along x (8 floats, or 16 on
+ * AVX-512 CPUs: conv_thin_kernel.h). Output rows are split over the
+ * generator's threads. The forward reads the input rows in place; only
+ * the blocks at the left and right edges copy their padded spans.
  */
 #include "cpu.h"
 #include "layers.h"
@@ -40,11 +41,11 @@ thin_band (const CgConvShape * s, int oh, int pw, gsize budget)
 }
 
 gsize
-cg_conv2d_thin_scratch_floats (const CgConvShape * s, int h, int w,
+cg_conv2d_thin_wgrad_floats (const CgConvShape * s, int h, int w,
     gsize budget)
 {
   int pw = w + 2 * s->pad;
-  int r = thin_band (s, h + 2 * s->pad - s->k + 1, pw, budget);
+  int r = thin_band (s, h, pw, budget);
   return (gsize) s->cin * (r + s->k - 1) * pw;
 }
 
@@ -87,40 +88,100 @@ pad_rows (float *dst, const float *in, const CgConvShape * s, int h, int w,
   cg_parallel_for (s->cin * (r1 - r0), pad_row_range, &job);
 }
 
+/* The weight gradient's job: output rows [y0, y1) over padded input rows
+ * copied into xp (n floats per channel, pw per row). */
+typedef struct
+{
+  const float *xp;
+  const CgConvShape *s;
+  int h, w, pw, y0, y1;
+  gsize n;
+  float *dweight;
+  const float *dout;
+} ThinJob;
+
+/* ---- The forward. Tasks are runs of task_rows output rows, at most
+ * THIN_TASKS, each with its part of the scratch: pointers to the input
+ * rows of an output row, and copies of the padded spans of the blocks at
+ * the edges (at most VW MAX_NV + k - 1 floats each). ---- */
+#define THIN_TASKS 16
+#define SPAN_FLOATS(k) ((gsize) (8 * 16 + (k) - 1 + 15) & ~(gsize) 15)
+
 typedef struct
 {
   float *out;
-  const float *xp, *weight, *bias;
+  const float *in, *weight, *bias;
   const CgConvShape *s;
-  int h, w, pw, y0;
-  gsize n;
-  int oh, ow;                   /* h, w unless the padding is wider */
-  /* the weight gradient's: output rows [y0, y1) */
-  float *dweight;
-  const float *dout;
-  int y1;
-} ThinJob;
+  int h, w, oh, ow, task_rows;
+  gboolean tanh;
+  const float *zero;            /* w zeros: rows outside a zero padding */
+  float *scratch;
+} ThinForward;
 
-/* The rest of a row from x0, one value at a time. */
+typedef struct
+{
+  const float **rows, **segs;   /* [cin * k]: rows in place, spans */
+  float *span;
+} ThinRows;
+
+static gsize
+task_floats (const CgConvShape * s)
+{
+  gsize nrows = (gsize) s->cin * s->k;
+  /* two pointer arrays, counted as floats (pointers are at most 2) */
+  return ((4 * nrows + 15) & ~(gsize) 15) + nrows * SPAN_FLOATS (s->k);
+}
+
+gsize
+cg_conv2d_thin_scratch_floats (const CgConvShape * s, int h, int w)
+{
+  int oh = h + 2 * s->pad - s->k + 1;
+  return (((gsize) w + 15) & ~(gsize) 15) +
+      (gsize) MIN (oh, THIN_TASKS) * task_floats (s);
+}
+
+static ThinRows
+thin_task_rows (const ThinForward * j, int task)
+{
+  gsize nrows = (gsize) j->s->cin * j->s->k;
+  float *base = j->scratch + (((gsize) j->w + 15) & ~(gsize) 15) +
+      (gsize) task * task_floats (j->s);
+  ThinRows t = { (const float **) base, (const float **) base + nrows,
+    base + ((4 * nrows + 15) & ~(gsize) 15)
+  };
+  for (gsize i = 0; i < nrows; i++)
+    t.segs[i] = t.span + i * SPAN_FLOATS (j->s->k);
+  return t;
+}
+
+/* The input rows (reflected, or zeros) that output row y reads. */
 static void
-taps_tail (const ThinJob * j, int y, int co, int x0)
+thin_row_pointers (const ThinForward * j, ThinRows * t, int y)
 {
   const CgConvShape *s = j->s;
-  int k = s->k;
-  float *orow = j->out + ((gsize) co * j->oh + y) * j->ow;
 
-  for (int x = x0; x < j->ow; x++) {
-    float a = j->bias ? j->bias[co] : 0.0f;
-    for (int ci = 0; ci < s->cin; ci++)
-      for (int ky = 0; ky < k; ky++) {
-        const float *r = j->xp + ci * j->n + (gsize) (y - j->y0 + ky) *
-            j->pw + x;
-        const float *wk = j->weight + (((gsize) co * s->cin + ci) * k +
-            ky) * k;
-        for (int kx = 0; kx < k; kx++)
-          a += r[kx] * wk[kx];
-      }
-    orow[x] = a;
+  for (int ci = 0; ci < s->cin; ci++)
+    for (int ky = 0; ky < s->k; ky++) {
+      int iy = y + ky - s->pad;
+      t->rows[ci * s->k + ky] = (iy < 0 || iy >= j->h)
+          && s->pad_mode == CG_PAD_ZERO ? j->zero :
+          j->in + ((gsize) ci * j->h + cg_reflect_index (iy, j->h)) * j->w;
+    }
+}
+
+/* The padded columns [x0, x0 + len) of every row into the spans, zero
+ * past the padded edge. */
+static void
+thin_segments (const ThinForward * j, ThinRows * t, int x0, int len)
+{
+  const CgConvShape *s = j->s;
+  int inside = CLAMP (j->w + 2 * s->pad - x0, 0, len);
+
+  for (int i = 0; i < s->cin * s->k; i++) {
+    float *dst = (float *) t->segs[i];
+    cg_gather_span (dst, t->rows[i], j->w, x0, x0 + inside, 1, -s->pad,
+        s->pad_mode);
+    memset (dst + inside, 0, sizeof (float) * (len - inside));
   }
 }
 
@@ -170,42 +231,24 @@ taps_wgrad (const ThinJob * j, int ci, int ky)
 #undef THIN_WGRAD
 #endif
 
-/* Output rows band by band: the band's padded input rows into `scratch`
- * (output rows [y0, y1) read padded rows [y0, y1 + k - 1)), then `kernel`
- * over `jobs` jobs (0: one per output row of the band). */
-static void
-over_bands (ThinJob job, const float *in, float *scratch, int out_rows,
-    int band, CgParallelFunc kernel, int jobs)
-{
-  const CgConvShape *s = job.s;
-
-  for (int y0 = 0; y0 < out_rows; y0 += band) {
-    int y1 = MIN (y0 + band, out_rows);
-    int rows = y1 - y0 + s->k - 1;
-    job.y0 = y0;
-    job.y1 = y1;
-    job.n = (gsize) rows * job.pw;
-    pad_rows (scratch, in, s, job.h, job.w, y0, y0 + rows);
-    cg_parallel_for (jobs ? jobs : y1 - y0, kernel, &job);
-  }
-}
-
 void
 cg_conv2d_thin_forward (float *out, const float *in, const float *weight,
-    const float *bias, const CgConvShape * s, int h, int w, float *scratch,
-    gsize budget)
+    const float *bias, const CgConvShape * s, int h, int w, gboolean tanh,
+    float *scratch)
 {
-  int pw = w + 2 * s->pad;
-  int oh = h + 2 * s->pad - s->k + 1, ow = pw - s->k + 1;
-  int band = thin_band (s, oh, pw, budget);
-  CgParallelFunc kernel = CG_CPU_KERNEL (thin_rows_v8, thin_rows_v16);
+  int oh = h + 2 * s->pad - s->k + 1, ow = w + 2 * s->pad - s->k + 1;
+  int tasks = MIN (oh, THIN_TASKS);
+  ThinForward job = { out, in, weight, bias, s, h, w, oh, ow,
+    (oh + tasks - 1) / tasks, tanh, scratch, scratch
+  };
 
   g_return_if_fail (s->stride == 1 && 2 * s->pad >= s->k - 1);
   g_return_if_fail (s->pad_mode == CG_PAD_ZERO || 2 * s->pad == s->k - 1);
 
-  over_bands ((ThinJob) {
-      out, scratch, weight, bias, s, h, w, pw, 0, 0, oh, ow, NULL, NULL, 0},
-      in, scratch, oh, band, kernel, 0);
+  if (s->pad_mode == CG_PAD_ZERO)
+    memset (scratch, 0, sizeof (float) * w);
+  cg_parallel_for ((oh + job.task_rows - 1) / job.task_rows,
+      CG_CPU_KERNEL (thin_rows_v8, thin_rows_v16), &job);
 }
 
 /* dweight [cout, cin, k, k] += the correlation of dout with the padded
@@ -219,10 +262,18 @@ cg_conv2d_thin_wgrad (float *dweight, const float *doutput, const float *in,
   int pw = w + 2 * s->pad;
   int band = thin_band (s, h, pw, budget);
   CgParallelFunc kernel = CG_CPU_KERNEL (thin_wgrad_v8, thin_wgrad_v16);
+  ThinJob job = { scratch, s, h, w, pw, 0, 0, 0, dweight, doutput };
 
   g_return_if_fail (s->stride == 1 && 2 * s->pad == s->k - 1);
 
-  over_bands ((ThinJob) {
-      NULL, scratch, NULL, NULL, s, h, w, pw, 0, 0, h, w, dweight, doutput,
-      0}, in, scratch, h, band, kernel, s->cin * s->k);
+  /* band by band: output rows [y0, y1) read padded rows [y0, y1 + k - 1) */
+  for (int y0 = 0; y0 < h; y0 += band) {
+    int y1 = MIN (y0 + band, h);
+    int rows = y1 - y0 + s->k - 1;
+    job.y0 = y0;
+    job.y1 = y1;
+    job.n = (gsize) rows * pw;
+    pad_rows (scratch, in, s, h, w, y0, y0 + rows);
+    cg_parallel_for (s->cin * s->k, kernel, &job);
+  }
 }

@@ -1,16 +1,20 @@
+
+
 /* The thin convolution's inner loops, written once for a vector width:
  * conv_thin.c includes this with VW = 8 (baseline and AVX2 clones) and
  * VW = 16 (AVX-512), each time defining
  *   VW              floats per vector,
  *   THIN_FUNC_ATTRS attributes of the entry point (clones, target),
  *   THIN_ROWS       the entry point's name.
- * Needs ThinJob and taps_tail from conv_thin.c. */
+ * Needs ThinForward, ThinRows, thin_segments, thin_task_rows,
+ * thin_row_pointers and ThinJob from conv_thin.c. */
 
 #define THIN_CAT_(a, b) a ## b
 #define THIN_CAT(a, b) THIN_CAT_(a, b)
 #define VF THIN_CAT (thin_vf, VW)
 #define TAPS_BLOCK THIN_CAT (taps_block, VW)
 #define CHANNEL_GROUP THIN_CAT (channel_group, VW)
+#define BLOCK THIN_CAT (block, VW)
 #define VLOAD(p) CG_VLOAD (VF, p)
 #define VSTORE CG_VSTORE
 
@@ -29,16 +33,19 @@ typedef float VF __attribute__ ((vector_size (VW * sizeof (float))));
 
 /* Output row y, channels [co, co + NCO), x in [x0, x0 + VW NV): the NCO x
  * NV accumulators stay in registers through all cin*k*k taps, and each
- * input vector loaded feeds NCO channels. Called with constant NCO/NV so
- * that the loops unroll. */
+ * input vector loaded feeds NCO channels. rows[ci * k + ky] + off is the
+ * padded input row's column x0. tanh, where asked, is taken while the
+ * outputs are in registers. Only the first `nstore` outputs are
+ * stored (fewer than VW NV in a row narrower than one vector). Called
+ * with constant NCO/NV so that the loops unroll. */
 static inline __attribute__ ((always_inline))
 void
-TAPS_BLOCK (const ThinJob * j, int y, int co, int x0, const int NCO,
-    const int NV)
+TAPS_BLOCK (const ThinForward * j, const float *const *rows, gsize off,
+    int y, int co, int x0, int nstore, const int NCO, const int NV)
 {
   const CgConvShape *s = j->s;
-  int k = s->k;
-  gsize wstride = (gsize) s->cin * k * k;
+  int k = s->k, nrows = s->cin * k;
+  gsize wstride = (gsize) nrows * k;
   const float *wbase = j->weight + (gsize) co * wstride;
   VF acc[MAX_NCO][MAX_NV];
 
@@ -47,88 +54,142 @@ TAPS_BLOCK (const ThinJob * j, int y, int co, int x0, const int NCO,
     for (int v = 0; v < NV; v++)
       acc[c][v] = b;
   }
-  for (int ci = 0; ci < s->cin; ci++)
-    for (int ky = 0; ky < k; ky++) {
-      const float *r = j->xp + ci * j->n + (gsize) (y - j->y0 + ky) * j->pw
-          + x0;
-      const float *wk = wbase + (ci * k + ky) * k;
-      for (int kx = 0; kx < k; kx++) {
-        VF in[MAX_NV];
-        for (int v = 0; v < NV; v++) {
-          in[v] = VLOAD (r + kx + VW * v);
+  for (int i = 0; i < nrows; i++) {
+    const float *r = rows[i] + off;
+    const float *wk = wbase + (gsize) i * k;
+    /* The rows come from cin planes far apart, each for a few dozen
+     * cycles: the hardware prefetchers missed them (16 -> 3 at 640x480,
+     * one thread: 57.6 -> 66.4 GMAC/s fetching two rows ahead). */
+    if (i + 2 < nrows) {
+      const float *p = rows[i + 2] + off;
+      for (int v = 0; v <= NV; v++)
+        __builtin_prefetch (p + VW * v);
+    }
+    for (int kx = 0; kx < k; kx++) {
+      VF in[MAX_NV];
+      for (int v = 0; v < NV; v++) {
+        in[v] = VLOAD (r + kx + VW * v);
 #if VW == 16
-          /* Keep the input in a register: GCC otherwise folds the load
-           * into each channel's FMA, reading it NCO times (half speed). */
-          __asm__ ("":"+v" (in[v]));
+        /* Keep the input in a register: GCC otherwise folds the load
+         * into each channel's FMA, reading it NCO times (half speed). */
+        __asm__ ("":"+v" (in[v]));
 #endif
-        }
-        for (int c = 0; c < NCO; c++) {
-          float wt = wk[c * wstride + kx];
-          for (int v = 0; v < NV; v++)
-            acc[c][v] += in[v] * wt;
-        }
+      }
+      for (int c = 0; c < NCO; c++) {
+        float wt = wk[c * wstride + kx];
+        for (int v = 0; v < NV; v++)
+          acc[c][v] += in[v] * wt;
       }
     }
+  }
+  if (j->tanh)
+    for (int c = 0; c < NCO; c++)
+      for (int v = 0; v < NV; v++) {
+        cg_v8 half[VW / 8];
+        memcpy (half, &acc[c][v], sizeof half);
+        for (int hh = 0; hh < VW / 8; hh++)
+          half[hh] = cg_v8_tanh (half[hh]);
+        memcpy (&acc[c][v], half, sizeof half);
+      }
   for (int c = 0; c < NCO; c++) {
     float *o = j->out + ((gsize) (co + c) * j->oh + y) * j->ow + x0;
-    for (int v = 0; v < NV; v++)
-      VSTORE (o + VW * v, acc[c][v]);
+    if (nstore >= VW * NV)
+      for (int v = 0; v < NV; v++)
+        VSTORE (o + VW * v, acc[c][v]);
+    else
+      memcpy (o, &acc[c][0], sizeof (float) * nstore);
   }
 }
 
-/* Channels [co, co + NCO) of row y: wide blocks, then single vectors. */
+/* A block read in place where its padded span lies inside the input
+ * rows, else from a copy of the span (the image's left and right edges). */
 static inline __attribute__ ((always_inline))
 void
-CHANNEL_GROUP (const ThinJob * j, int y, int co, const int NCO,
-    const int NV)
+BLOCK (const ThinForward * j, ThinRows * t, int y, int co, int x0,
+    int nstore, const int NCO, const int NV)
 {
-  int x = 0;
+  int left = x0 - j->s->pad, len = VW * NV + j->s->k - 1;
 
-  for (; x + VW * NV <= j->ow; x += VW * NV)
-    TAPS_BLOCK (j, y, co, x, NCO, NV);
-  for (; x + VW <= j->ow; x += VW)
-    TAPS_BLOCK (j, y, co, x, NCO, 1);
-  /* the rest: one more vector ending at the row's end (it recomputes a
-   * few outputs), or one value at a time in rows narrower than that */
-  if (x < j->ow && j->ow >= VW)
-    TAPS_BLOCK (j, y, co, j->ow - VW, NCO, 1);
-  else
-    for (int c = 0; c < NCO; c++)
-      taps_tail (j, y, co + c, x);
+  if (left >= 0 && left + len <= j->w)
+    TAPS_BLOCK (j, t->rows, left, y, co, x0, nstore, NCO, NV);
+  else {
+    thin_segments (j, t, x0, len);
+    TAPS_BLOCK (j, t->segs, 0, y, co, x0, nstore, NCO, NV);
+  }
+}
+
+/* Channels [co, co + NCO) of row y: blocks of NV vectors, one block of
+ * the vectors left over, then one vector ending at the row's end (it
+ * recomputes a few outputs), or a part of one in a row narrower than a
+ * vector. */
+static inline __attribute__ ((always_inline))
+void
+CHANNEL_GROUP (const ThinForward * j, ThinRows * t, int y, int co,
+    const int NCO, const int NV)
+{
+  int nvec = j->ow / VW, x = 0;
+
+  for (; x + VW * NV <= VW * nvec; x += VW * NV)
+    BLOCK (j, t, y, co, x, VW * NV, NCO, NV);
+  switch (nvec - x / VW) {
+#define REST(n) case n: if (n < NV) BLOCK (j, t, y, co, x, VW * n, NCO, n); \
+    break
+      REST (1);
+      REST (2);
+      REST (3);
+#if MAX_NV > 4
+      REST (4);
+      REST (5);
+      REST (6);
+      REST (7);
+#endif
+#undef REST
+    default:
+      break;
+  }
+  if (VW * nvec < j->ow)
+    BLOCK (j, t, y, co, MAX (j->ow - VW, 0), MIN (j->ow, VW), NCO, 1);
 }
 
 /* Register budget: NCO x NV accumulators plus NV inputs within the
  * vector registers (16 ymm with AVX2, 32 zmm with AVX-512). The input
  * layer (3 -> ngf) takes wide channel groups; the output layer's 3
  * channels go together where registers allow (AVX-512), else in pairs
- * and singles, which measured faster than three that spill. */
+ * and singles, which measured faster than three that spill. Tasks are
+ * runs of output rows, each with its own rows of pointers and spans. */
 THIN_FUNC_ATTRS static void
 THIN_ROWS (gpointer data, int begin, int end)
 {
-  const ThinJob *j = data;
+  const ThinForward *j = data;
   int cout = j->s->cout;
 
-  for (int y = j->y0 + begin; y < j->y0 + end; y++) {
-    int co = 0;
+  for (int task = begin; task < end; task++) {
+    ThinRows t = thin_task_rows (j, task);
+    int y1 = MIN ((task + 1) * j->task_rows, j->oh);
+
+    for (int y = task * j->task_rows; y < y1; y++) {
+      int co = 0;
+      thin_row_pointers (j, &t, y);
 #if VW == 16
-    for (; co + 8 <= cout; co += 8)
-      CHANNEL_GROUP (j, y, co, 8, 2);
-    for (; co + 4 <= cout; co += 4)
-      CHANNEL_GROUP (j, y, co, 4, 4);
-    for (; co + 3 <= cout; co += 3)
-      CHANNEL_GROUP (j, y, co, 3, 6);
-    for (; co + 2 <= cout; co += 2)
-      CHANNEL_GROUP (j, y, co, 2, 8);
-    for (; co < cout; co++)
-      CHANNEL_GROUP (j, y, co, 1, 8);
+      for (; co + 8 <= cout; co += 8)
+        CHANNEL_GROUP (j, &t, y, co, 8, 2);
+      for (; co + 4 <= cout; co += 4)
+        CHANNEL_GROUP (j, &t, y, co, 4, 4);
+      for (; co + 3 <= cout; co += 3)
+        CHANNEL_GROUP (j, &t, y, co, 3, 6);
+      for (; co + 2 <= cout; co += 2)
+        CHANNEL_GROUP (j, &t, y, co, 2, 8);
+      for (; co < cout; co++)
+        CHANNEL_GROUP (j, &t, y, co, 1, 8);
 #else
-    for (; co + 4 <= cout; co += 4)
-      CHANNEL_GROUP (j, y, co, 4, 2);
-    for (; co + 2 <= cout; co += 2)
-      CHANNEL_GROUP (j, y, co, 2, 4);
-    for (; co < cout; co++)
-      CHANNEL_GROUP (j, y, co, 1, 4);
+      for (; co + 4 <= cout; co += 4)
+        CHANNEL_GROUP (j, &t, y, co, 4, 2);
+      for (; co + 2 <= cout; co += 2)
+        CHANNEL_GROUP (j, &t, y, co, 2, 4);
+      for (; co < cout; co++)
+        CHANNEL_GROUP (j, &t, y, co, 1, 4);
 #endif
+    }
   }
 }
 
@@ -245,3 +306,4 @@ THIN_WGRAD (gpointer data, int begin, int end)
 #undef VSTORE
 #undef TAPS_BLOCK
 #undef CHANNEL_GROUP
+#undef BLOCK

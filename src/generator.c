@@ -394,8 +394,7 @@ layer_scratch (const Layer * l)
     case CG_CONV_PATH_WINOGRAD_FUSED:
       return 0;
     case CG_CONV_PATH_THIN:
-      return cg_conv2d_thin_scratch_floats (&l->shape, l->in_h, l->in_w,
-          COL_BUDGET);
+      return cg_conv2d_thin_scratch_floats (&l->shape, l->in_h, l->in_w);
     default:
       return cg_conv2d_panels_scratch_floats (&l->shape, l->in_h, l->in_w);
   }
@@ -580,7 +579,7 @@ run_layer (CgGenerator * gen, const Layer * l)
         l->in_h, l->in_w, col, COL_BUDGET, moments);
   else if (l->path == CG_CONV_PATH_THIN)
     cg_conv2d_thin_forward (dst, src, l->weight, l->bias, &l->shape,
-        l->in_h, l->in_w, col, COL_BUDGET);
+        l->in_h, l->in_w, l->post == POST_TANH, col);
   else
     cg_conv2d_panels_forward (dst, src, l->prepared, l->bias, &l->shape,
         l->in_h, l->in_w, col);
@@ -603,7 +602,9 @@ run_layer (CgGenerator * gen, const Layer * l)
       break;
     }
     case POST_TANH:
-      cg_tanh_forward (dst, dst, (gsize) l->shape.cout * hw);
+      /* the thin kernel takes it as it stores */
+      if (l->path != CG_CONV_PATH_THIN)
+        cg_tanh_forward (dst, dst, (gsize) l->shape.cout * hw);
       break;
   }
 }

@@ -76,19 +76,23 @@ void cg_conv2d_forward (float *out, const float *in, const float *weight,
     gsize col_cap);
 
 /* conv_thin.c: few output (or input) channels (the 7x7 to and from RGB),
- * stride 1, "same" padding, by direct convolution over padded rows. Zero
- * padding may be wider (output h + 2 pad - k + 1 rows): the adjoint of a
- * layer to RGB. */
-gsize cg_conv2d_thin_scratch_floats (const CgConvShape * s, int h, int w,
-    gsize budget);
+ * stride 1, "same" padding, by direct convolution reading the input rows
+ * in place. Zero padding may be wider (output h + 2 pad - k + 1 rows): the
+ * adjoint of a layer to RGB. With `tanh`, the output is tanh of the
+ * convolution (the generator's last layer). `scratch` holds
+ * cg_conv2d_thin_scratch_floats. */
+gsize cg_conv2d_thin_scratch_floats (const CgConvShape * s, int h, int w);
 void cg_conv2d_thin_forward (float *out, const float *in,
     const float *weight, const float *bias, const CgConvShape * s, int h,
-    int w, float *scratch, gsize budget);
+    int w, gboolean tanh, float *scratch);
 /* Stride 1, "same" padding and at most 4 channels in or out: where these
  * kernels beat im2col (the generator's, the trainer's and the backward's
  * choice). */
 gboolean cg_conv2d_thin_preferred (const CgConvShape * s);
-/* Its weight gradient (accumulated), in the same scratch. */
+/* Its weight gradient (accumulated), over bands of padded input rows
+ * copied into `scratch` (cg_conv2d_thin_wgrad_floats). */
+gsize cg_conv2d_thin_wgrad_floats (const CgConvShape * s, int h, int w,
+    gsize budget);
 void cg_conv2d_thin_wgrad (float *dweight, const float *doutput,
     const float *input, const CgConvShape * s, int h, int w, float *scratch,
     gsize budget);

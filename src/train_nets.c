@@ -400,8 +400,8 @@ layer_col_floats (const Layer * l)
     n = MAX (n, cg_conv2d_winograd_scratch_floats (&l->shape, l->in_h,
             l->in_w, COL_BUDGET));
   else if (l->path == PATH_THIN)
-    n = MAX (n, cg_conv2d_thin_scratch_floats (&l->shape, l->in_h, l->in_w,
-            COL_BUDGET));
+    n = MAX (n, cg_conv2d_thin_scratch_floats (&l->shape, l->in_h,
+            l->in_w));
   else if (l->path == PATH_DIRECT)
     n = MAX (n, cg_conv2d_panels_scratch_floats (&l->shape, l->in_h,
             l->in_w));
@@ -571,7 +571,7 @@ cg_tape_forward (CgTape * t, const CgTrainNet * net, const float *input)
           &l->shape, l->in_h, l->in_w, col, COL_BUDGET, NULL);
     else if (l->path == PATH_THIN)
       cg_conv2d_thin_forward (pre, in, weight, bias, &l->shape, l->in_h,
-          l->in_w, col, COL_BUDGET);
+          l->in_w, FALSE, col);
     else
       cg_conv2d_forward (pre, in, weight, bias, &l->shape, l->in_h, l->in_w,
           col, COL_BUDGET);

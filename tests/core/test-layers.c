@@ -113,7 +113,7 @@ test_fast_path (gconstpointer data)
   for (gsize budget = 1 << 20; budget; budget = budget > 1 ? 1 : 0) {
     gsize scratch_n = winograd ?
         cg_conv2d_winograd_scratch_floats (&c->shape, is[1], is[2], budget) :
-        cg_conv2d_thin_scratch_floats (&c->shape, is[1], is[2], budget);
+        cg_conv2d_thin_scratch_floats (&c->shape, is[1], is[2]);
     float *scratch = g_new (float, scratch_n);
     char what[80];
 
@@ -123,7 +123,7 @@ test_fast_path (gconstpointer data)
           scratch, budget, NULL);
     } else {
       cg_conv2d_thin_forward (got, in, w, b, &c->shape, is[1], is[2],
-          scratch, budget);
+          FALSE, scratch);
     }
     g_snprintf (what, sizeof what, "%s %s (budget %" G_GSIZE_FORMAT ")",
         c->kase, winograd ? "winograd" : "thin", budget);
@@ -433,7 +433,7 @@ test_fast_vs_im2col (void)
       got = g_new (float, n_out);
 
       scratch = g_new (float, MAX (cg_conv2d_col_floats (&s, h, w, 1 << 20),
-              MAX (cg_conv2d_thin_scratch_floats (&s, h, w, 1 << 20),
+              MAX (cg_conv2d_thin_scratch_floats (&s, h, w),
                   cg_conv2d_winograd_scratch_floats (&s, h, w, 1 << 20))));
       prep = g_new (float, CG_WINOGRAD_PREPARED_FLOATS (&s));
       cg_conv2d_forward (want, in, wt, b, &s, h, w, scratch, 1 << 20);
@@ -442,8 +442,7 @@ test_fast_vs_im2col (void)
         cg_conv2d_winograd_forward (got, in, prep, b, &s, h, w, scratch,
             1 << 20, NULL);
       } else {
-        cg_conv2d_thin_forward (got, in, wt, b, &s, h, w, scratch,
-            1 << 20);
+        cg_conv2d_thin_forward (got, in, wt, b, &s, h, w, FALSE, scratch);
       }
       g_snprintf (what, sizeof what, "%s %dx%d %d->%d %s pad %d",
           s.k == 3 ? "winograd" : "thin", w, h, s.cin, s.cout,
