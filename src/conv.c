@@ -498,7 +498,7 @@ adjoint_backward (float *dinput, const float *doutput, const float *weight,
             weight[((gsize) co * s->cin + ci) * k * k + t];
   if (use_thin_adjoint (s))
     cg_conv2d_thin_forward (dpad, doutput, wt, NULL, &a, oh, ow, FALSE,
-        col);
+        NULL, col);
   else
     cg_conv2d_forward (dpad, doutput, wt, NULL, &a, oh, ow, col, col_cap);
   fold_padded (dinput, dpad, s->cin, h, w, s->pad, s->pad_mode);

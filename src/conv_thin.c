@@ -114,6 +114,7 @@ typedef struct
   const CgConvShape *s;
   int h, w, oh, ow, task_rows;
   gboolean tanh;
+  CgMoments *moments;           /* [oh][cout], or NULL */
   const float *zero;            /* w zeros: rows outside a zero padding */
   float *scratch;
 } ThinForward;
@@ -122,6 +123,7 @@ typedef struct
 {
   const float **rows, **segs;   /* [cin * k]: rows in place, spans */
   float *span;
+  float *sums;                  /* [2][cout][VW]: a row's lane sums */
 } ThinRows;
 
 static gsize
@@ -129,7 +131,8 @@ task_floats (const CgConvShape * s)
 {
   gsize nrows = (gsize) s->cin * s->k;
   /* two pointer arrays, counted as floats (pointers are at most 2) */
-  return ((4 * nrows + 15) & ~(gsize) 15) + nrows * SPAN_FLOATS (s->k);
+  return ((4 * nrows + 15) & ~(gsize) 15) + nrows * SPAN_FLOATS (s->k) +
+      (gsize) 2 *s->cout * 16;
 }
 
 gsize
@@ -147,8 +150,9 @@ thin_task_rows (const ThinForward * j, int task)
   float *base = j->scratch + (((gsize) j->w + 15) & ~(gsize) 15) +
       (gsize) task * task_floats (j->s);
   ThinRows t = { (const float **) base, (const float **) base + nrows,
-    base + ((4 * nrows + 15) & ~(gsize) 15)
+    base + ((4 * nrows + 15) & ~(gsize) 15), NULL
   };
+  t.sums = t.span + nrows * SPAN_FLOATS (j->s->k);
   for (gsize i = 0; i < nrows; i++)
     t.segs[i] = t.span + i * SPAN_FLOATS (j->s->k);
   return t;
@@ -167,6 +171,24 @@ thin_row_pointers (const ThinForward * j, ThinRows * t, int y)
           && s->pad_mode == CG_PAD_ZERO ? j->zero :
           j->in + ((gsize) ci * j->h + cg_reflect_index (iy, j->h)) * j->w;
     }
+}
+
+/* Output row y's moments per channel, from its lanes' sums about the
+ * bias (a convolution's outputs lie about it). */
+static void
+thin_row_moments (const ThinForward * j, ThinRows * t, int y, int vw)
+{
+  int cout = j->s->cout;
+
+  for (int co = 0; co < cout; co++) {
+    double s1 = 0.0, s2 = 0.0;
+    for (int l = 0; l < vw; l++) {
+      s1 += t->sums[co * vw + l];
+      s2 += t->sums[(cout + co) * vw + l];
+    }
+    cg_moments_from_sums (&j->moments[(gsize) y * cout + co], j->ow,
+        j->bias ? j->bias[co] : 0.0f, s1, s2);
+  }
 }
 
 /* The padded columns [x0, x0 + len) of every row into the spans, zero
@@ -231,15 +253,21 @@ taps_wgrad (const ThinJob * j, int ci, int ky)
 #undef THIN_WGRAD
 #endif
 
+gsize
+cg_conv2d_thin_moments_len (const CgConvShape * s, int h)
+{
+  return (gsize) s->cout * (h + 2 * s->pad - s->k + 1);
+}
+
 void
 cg_conv2d_thin_forward (float *out, const float *in, const float *weight,
     const float *bias, const CgConvShape * s, int h, int w, gboolean tanh,
-    float *scratch)
+    CgMoments * moments, float *scratch)
 {
   int oh = h + 2 * s->pad - s->k + 1, ow = w + 2 * s->pad - s->k + 1;
   int tasks = MIN (oh, THIN_TASKS);
   ThinForward job = { out, in, weight, bias, s, h, w, oh, ow,
-    (oh + tasks - 1) / tasks, tanh, scratch, scratch
+    (oh + tasks - 1) / tasks, tanh, moments, scratch, scratch
   };
 
   g_return_if_fail (s->stride == 1 && 2 * s->pad >= s->k - 1);
@@ -249,6 +277,8 @@ cg_conv2d_thin_forward (float *out, const float *in, const float *weight,
     memset (scratch, 0, sizeof (float) * w);
   cg_parallel_for ((oh + job.task_rows - 1) / job.task_rows,
       CG_CPU_KERNEL (thin_rows_v8, thin_rows_v16), &job);
+  if (moments)
+    cg_moments_reduce (moments, moments, oh, s->cout);
 }
 
 /* dweight [cout, cin, k, k] += the correlation of dout with the padded

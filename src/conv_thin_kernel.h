@@ -12,6 +12,7 @@
 #define THIN_CAT_(a, b) a ## b
 #define THIN_CAT(a, b) THIN_CAT_(a, b)
 #define VF THIN_CAT (thin_vf, VW)
+#define VI THIN_CAT (thin_vi, VW)
 #define TAPS_BLOCK THIN_CAT (taps_block, VW)
 #define CHANNEL_GROUP THIN_CAT (channel_group, VW)
 #define BLOCK THIN_CAT (block, VW)
@@ -19,6 +20,7 @@
 #define VSTORE CG_VSTORE
 
 typedef float VF __attribute__ ((vector_size (VW * sizeof (float))));
+typedef int VI __attribute__ ((vector_size (VW * sizeof (int))));
 
 /* The largest channel group and vector count used below: the register
  * arrays must not be larger, or GCC keeps them in memory. */
@@ -41,7 +43,8 @@ typedef float VF __attribute__ ((vector_size (VW * sizeof (float))));
 static inline __attribute__ ((always_inline))
 void
 TAPS_BLOCK (const ThinForward * j, const float *const *rows, gsize off,
-    int y, int co, int x0, int nstore, const int NCO, const int NV)
+    float *sums, int y, int co, int x0, int count0, int nstore,
+    const int NCO, const int NV)
 {
   const CgConvShape *s = j->s;
   int k = s->k, nrows = s->cin * k;
@@ -82,6 +85,27 @@ TAPS_BLOCK (const ThinForward * j, const float *const *rows, gsize off,
       }
     }
   }
+  /* the row's sums for the norm's moments, of lanes [count0, nstore) */
+  if (sums)
+    for (int c = 0; c < NCO; c++) {
+      VF sh = (VF) { } + (j->bias ? j->bias[co + c] : 0.0f);
+      VF s1 = VLOAD (sums + (gsize) (co + c) * VW);
+      VF s2 = VLOAD (sums + (gsize) (j->s->cout + co + c) * VW);
+      for (int v = 0; v < NV; v++) {
+        VF d = acc[c][v] - sh;
+        if (NV == 1 && (count0 > 0 || nstore < VW)) {
+          VI lane, keep;
+          for (int l = 0; l < VW; l++)
+            lane[l] = l;
+          keep = (lane >= count0) & (lane < nstore);
+          d = (VF) ((VI) d & keep);
+        }
+        s1 += d;
+        s2 += d * d;
+      }
+      VSTORE (sums + (gsize) (co + c) * VW, s1);
+      VSTORE (sums + (gsize) (j->s->cout + co + c) * VW, s2);
+    }
   if (j->tanh)
     for (int c = 0; c < NCO; c++)
       for (int v = 0; v < NV; v++) {
@@ -106,15 +130,16 @@ TAPS_BLOCK (const ThinForward * j, const float *const *rows, gsize off,
 static inline __attribute__ ((always_inline))
 void
 BLOCK (const ThinForward * j, ThinRows * t, int y, int co, int x0,
-    int nstore, const int NCO, const int NV)
+    int count0, int nstore, const int NCO, const int NV)
 {
   int left = x0 - j->s->pad, len = VW * NV + j->s->k - 1;
+  float *sums = j->moments ? t->sums : NULL;
 
   if (left >= 0 && left + len <= j->w)
-    TAPS_BLOCK (j, t->rows, left, y, co, x0, nstore, NCO, NV);
+    TAPS_BLOCK (j, t->rows, left, sums, y, co, x0, count0, nstore, NCO, NV);
   else {
     thin_segments (j, t, x0, len);
-    TAPS_BLOCK (j, t->segs, 0, y, co, x0, nstore, NCO, NV);
+    TAPS_BLOCK (j, t->segs, 0, sums, y, co, x0, count0, nstore, NCO, NV);
   }
 }
 
@@ -130,9 +155,9 @@ CHANNEL_GROUP (const ThinForward * j, ThinRows * t, int y, int co,
   int nvec = j->ow / VW, x = 0;
 
   for (; x + VW * NV <= VW * nvec; x += VW * NV)
-    BLOCK (j, t, y, co, x, VW * NV, NCO, NV);
+    BLOCK (j, t, y, co, x, 0, VW * NV, NCO, NV);
   switch (nvec - x / VW) {
-#define REST(n) case n: if (n < NV) BLOCK (j, t, y, co, x, VW * n, NCO, n); \
+#define REST(n) case n: if (n < NV) BLOCK (j, t, y, co, x, 0, VW * n, NCO, n); \
     break
       REST (1);
       REST (2);
@@ -147,8 +172,11 @@ CHANNEL_GROUP (const ThinForward * j, ThinRows * t, int y, int co,
     default:
       break;
   }
-  if (VW * nvec < j->ow)
-    BLOCK (j, t, y, co, MAX (j->ow - VW, 0), MIN (j->ow, VW), NCO, 1);
+  /* its sums count only the outputs not counted before */
+  if (VW * nvec < j->ow) {
+    x = MAX (j->ow - VW, 0);
+    BLOCK (j, t, y, co, x, VW * nvec - x, MIN (j->ow, VW), NCO, 1);
+  }
 }
 
 /* Register budget: NCO x NV accumulators plus NV inputs within the
@@ -170,6 +198,8 @@ THIN_ROWS (gpointer data, int begin, int end)
     for (int y = task * j->task_rows; y < y1; y++) {
       int co = 0;
       thin_row_pointers (j, &t, y);
+      if (j->moments)
+        memset (t.sums, 0, sizeof (float) * 2 * cout * VW);
 #if VW == 16
       for (; co + 8 <= cout; co += 8)
         CHANNEL_GROUP (j, &t, y, co, 8, 2);
@@ -189,6 +219,8 @@ THIN_ROWS (gpointer data, int begin, int end)
       for (; co < cout; co++)
         CHANNEL_GROUP (j, &t, y, co, 1, 4);
 #endif
+      if (j->moments)
+        thin_row_moments (j, &t, y, VW);
     }
   }
 }
@@ -300,6 +332,7 @@ THIN_WGRAD (gpointer data, int begin, int end)
 #undef WGRAD_GROUP
 #undef WGRAD_CHANNELS
 #undef VF
+#undef VI
 #undef MAX_NCO
 #undef MAX_NV
 #undef VLOAD

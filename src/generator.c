@@ -430,6 +430,10 @@ layer_moments (const Layer * l)
   if (l->path == CG_CONV_PATH_WINOGRAD
       || l->path == CG_CONV_PATH_WINOGRAD_FUSED)
     return cg_conv2d_winograd_moments_len (&l->shape, l->in_h);
+  if (l->path == CG_CONV_PATH_THIN)
+    return cg_conv2d_thin_moments_len (&l->shape, l->in_h);
+  if (l->path == CG_CONV_PATH_DIRECT && l->op == OP_CONV)
+    return cg_conv2d_direct_moments_len (&l->shape, l->in_h);
   return 0;
 }
 
@@ -564,7 +568,7 @@ run_layer (CgGenerator * gen, const Layer * l)
         &l->shape, l->in_h, l->in_w, FALSE);
   else if (l->path == CG_CONV_PATH_DIRECT)
     cg_conv2d_direct_forward (dst, src, l->prepared, l->bias, &l->shape,
-        l->in_h, l->in_w, col);
+        l->in_h, l->in_w, moments, col);
   else if (use_phases (l))
     cg_conv_transpose2d_panels_forward (dst, src, l->prepared, l->bias,
         &l->shape, l->in_h, l->in_w);
@@ -579,7 +583,7 @@ run_layer (CgGenerator * gen, const Layer * l)
         l->in_h, l->in_w, col, COL_BUDGET, moments);
   else if (l->path == CG_CONV_PATH_THIN)
     cg_conv2d_thin_forward (dst, src, l->weight, l->bias, &l->shape,
-        l->in_h, l->in_w, l->post == POST_TANH, col);
+        l->in_h, l->in_w, l->post == POST_TANH, moments, col);
   else
     cg_conv2d_panels_forward (dst, src, l->prepared, l->bias, &l->shape,
         l->in_h, l->in_w, col);

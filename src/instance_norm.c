@@ -74,7 +74,14 @@ cg_moments_of_span (CgMoments * m, const float *x, gsize n)
     head += x[i];
   shift = (float) (head / nh);
   shifted_sums (x, (int) n, shift, &s1, &s2);
-  m->n = (double) n;
+  cg_moments_from_sums (m, (double) n, shift, s1, s2);
+}
+
+void
+cg_moments_from_sums (CgMoments * m, double n, double shift, double s1,
+    double s2)
+{
+  m->n = n;
   m->mean = shift + s1 / n;
   m->m2 = MAX (s2 - s1 * s1 / n, 0.0);
 }

@@ -37,6 +37,10 @@ typedef struct
   double n, mean, m2;
 } CgMoments;
 void cg_moments_of_span (CgMoments * m, const float *x, gsize n);
+/* From n values' sums of (x - shift) and (x - shift)^2: the kernels that
+ * gather them from their accumulators (thin and direct), row by row. */
+void cg_moments_from_sums (CgMoments * m, double n, double shift,
+    double s1, double s2);
 void cg_moments_merge (CgMoments * into, const CgMoments * from);
 /* out[ch] = the merge of parts[p * c + ch] over p < n_parts (out may be
  * parts). */
@@ -79,12 +83,15 @@ void cg_conv2d_forward (float *out, const float *in, const float *weight,
  * stride 1, "same" padding, by direct convolution reading the input rows
  * in place. Zero padding may be wider (output h + 2 pad - k + 1 rows): the
  * adjoint of a layer to RGB. With `tanh`, the output is tanh of the
- * convolution (the generator's last layer). `scratch` holds
+ * convolution (the generator's last layer). `moments`: NULL, or room for
+ * _moments_len entries; the first cout then hold the output channels'
+ * moments (of the convolution, before any tanh). `scratch` holds
  * cg_conv2d_thin_scratch_floats. */
 gsize cg_conv2d_thin_scratch_floats (const CgConvShape * s, int h, int w);
+gsize cg_conv2d_thin_moments_len (const CgConvShape * s, int h);
 void cg_conv2d_thin_forward (float *out, const float *in,
     const float *weight, const float *bias, const CgConvShape * s, int h,
-    int w, gboolean tanh, float *scratch);
+    int w, gboolean tanh, CgMoments * moments, float *scratch);
 /* Stride 1, "same" padding and at most 4 channels in or out: where these
  * kernels beat im2col (the generator's, the trainer's and the backward's
  * choice). */
@@ -171,16 +178,19 @@ void cg_conv_transpose2d_direct_forward (float *out, const float *in,
     const float *prepared, const float *bias, const CgConvShape * s, int h,
     int w, gboolean accumulate);
 /* And the 3x3 stride-2 convolution (any padding), from the split input
- * in `scratch` (cg_conv2d_panels_scratch_floats). */
+ * in `scratch` (cg_conv2d_panels_scratch_floats). `moments`: NULL, or
+ * room for _moments_len entries (0: it cannot gather them); the first
+ * cout then hold the output channels' moments. */
 gboolean cg_conv2d_direct_supported (const CgConvShape * s);
 /* ...and faster than the panels there (the choosers' test) */
 gboolean cg_conv2d_direct_preferred (const CgConvShape * s);
 gsize cg_conv2d_direct_prepared_floats (const CgConvShape * s);
 void cg_conv2d_direct_prepare (float *prepared, const float *weight,
     const CgConvShape * s);
+gsize cg_conv2d_direct_moments_len (const CgConvShape * s, int h);
 void cg_conv2d_direct_forward (float *out, const float *in,
     const float *prepared, const float *bias, const CgConvShape * s, int h,
-    int w, float *scratch);
+    int w, CgMoments * moments, float *scratch);
 
 /* conv_transpose.c: cblas_sgemm into columns, then col2im, in bands of
  * input rows. */

@@ -558,7 +558,7 @@ cg_tape_forward (CgTape * t, const CgTrainNet * net, const float *input)
           bias, &l->shape, l->in_h, l->in_w, FALSE);
     else if (l->path == PATH_DIRECT)
       cg_conv2d_direct_forward (pre, in, net->wino + l->wino_fwd, bias,
-          &l->shape, l->in_h, l->in_w, col);
+          &l->shape, l->in_h, l->in_w, NULL, col);
     else if (l->transposed)
       cg_conv_transpose2d_forward (pre, in, weight, bias, &l->shape, l->in_h,
           l->in_w, col, COL_BUDGET);
@@ -571,7 +571,7 @@ cg_tape_forward (CgTape * t, const CgTrainNet * net, const float *input)
           &l->shape, l->in_h, l->in_w, col, COL_BUDGET, NULL);
     else if (l->path == PATH_THIN)
       cg_conv2d_thin_forward (pre, in, weight, bias, &l->shape, l->in_h,
-          l->in_w, FALSE, col);
+          l->in_w, FALSE, NULL, col);
     else
       cg_conv2d_forward (pre, in, weight, bias, &l->shape, l->in_h, l->in_w,
           col, COL_BUDGET);

@@ -123,7 +123,7 @@ test_fast_path (gconstpointer data)
           scratch, budget, NULL);
     } else {
       cg_conv2d_thin_forward (got, in, w, b, &c->shape, is[1], is[2],
-          FALSE, scratch);
+          FALSE, NULL, scratch);
     }
     g_snprintf (what, sizeof what, "%s %s (budget %" G_GSIZE_FORMAT ")",
         c->kase, winograd ? "winograd" : "thin", budget);
@@ -235,7 +235,7 @@ test_panels (gconstpointer data)
     cg_conv2d_direct_prepare (prep, w, &c->shape);
     memset (got, 0, n_out * sizeof (float));
     cg_conv2d_direct_forward (got, in, prep, b, &c->shape, is[1], is[2],
-        split);
+        NULL, split);
     g_snprintf (what, sizeof what, "%s direct", c->kase);
     assert_close (what, got, want, n_out, TOL);
     g_free (split);
@@ -257,6 +257,27 @@ test_panels (gconstpointer data)
   g_free (b);
   g_free (got);
   g_free (prep);
+}
+
+/* Each channel's count, mean and squared deviations against float64
+ * sums over the planes. */
+static void
+assert_moments (const char *what, const CgMoments * m, const float *planes,
+    int c, int hw)
+{
+  for (int ch = 0; ch < c; ch++) {
+    const float *x = planes + (gsize) ch * hw;
+    double mean = 0.0, m2 = 0.0;
+    for (int i = 0; i < hw; i++)
+      mean += x[i];
+    mean /= hw;
+    for (int i = 0; i < hw; i++)
+      m2 += (x[i] - mean) * (x[i] - mean);
+    if (m[ch].n != hw || fabs (m[ch].mean - mean) > 1e-6 * (1 + fabs (mean))
+        || fabs (m[ch].m2 - m2) > 1e-5 * (1 + m2))
+      g_error ("%s: channel %d moments n %g mean %.9g m2 %.9g, want %d %.9g "
+          "%.9g", what, ch, m[ch].n, m[ch].mean, m[ch].m2, hw, mean, m2);
+  }
 }
 
 /* The panel paths against im2col/col2im on random shapes: blocks that
@@ -337,11 +358,16 @@ test_panels_vs_im2col (void)
           float *dprep = g_new (float, cg_conv2d_direct_prepared_floats (&s));
           float *dgot = g_new (float, n_out);
           cg_conv2d_direct_prepare (dprep, wt, &s);
-          cg_conv2d_direct_forward (dgot, in, dprep, b, &s, h, w, col);
+          CgMoments *m = g_new (CgMoments,
+              MAX (cg_conv2d_direct_moments_len (&s, h), 1));
+          cg_conv2d_direct_forward (dgot, in, dprep, b, &s, h, w, m, col);
           g_snprintf (what, sizeof what, "direct conv %dx%d %d->%d %s", w,
               h, s.cin, s.cout,
               s.pad_mode == CG_PAD_ZERO ? "zero" : "reflect");
           assert_close_scaled (what, dgot, want, n_out, 1e-5);
+          /* the moments it gathers row by row */
+          assert_moments (what, m, dgot, s.cout, oh * ow);
+          g_free (m);
           g_free (dprep);
           g_free (dgot);
         }
@@ -360,27 +386,6 @@ test_panels_vs_im2col (void)
       g_free (col);
     }
   g_rand_free (rand);
-}
-
-/* Each channel's count, mean and squared deviations against float64
- * sums over the planes. */
-static void
-assert_moments (const char *what, const CgMoments * m, const float *planes,
-    int c, int hw)
-{
-  for (int ch = 0; ch < c; ch++) {
-    const float *x = planes + (gsize) ch * hw;
-    double mean = 0.0, m2 = 0.0;
-    for (int i = 0; i < hw; i++)
-      mean += x[i];
-    mean /= hw;
-    for (int i = 0; i < hw; i++)
-      m2 += (x[i] - mean) * (x[i] - mean);
-    if (m[ch].n != hw || fabs (m[ch].mean - mean) > 1e-6 * (1 + fabs (mean))
-        || fabs (m[ch].m2 - m2) > 1e-5 * (1 + m2))
-      g_error ("%s: channel %d moments n %g mean %.9g m2 %.9g, want %d %.9g "
-          "%.9g", what, ch, m[ch].n, m[ch].mean, m[ch].m2, hw, mean, m2);
-  }
 }
 
 /* Fast paths against im2col on random shapes: sizes that are and are not
@@ -442,7 +447,8 @@ test_fast_vs_im2col (void)
         cg_conv2d_winograd_forward (got, in, prep, b, &s, h, w, scratch,
             1 << 20, NULL);
       } else {
-        cg_conv2d_thin_forward (got, in, wt, b, &s, h, w, FALSE, scratch);
+        cg_conv2d_thin_forward (got, in, wt, b, &s, h, w, FALSE, NULL,
+            scratch);
       }
       g_snprintf (what, sizeof what, "%s %dx%d %d->%d %s pad %d",
           s.k == 3 ? "winograd" : "thin", w, h, s.cin, s.cout,
@@ -462,6 +468,18 @@ test_fast_vs_im2col (void)
         memset (got, 0, n_out * sizeof (float));
         cg_conv2d_winograd_forward_fused (got, in, prep, b, &s, h, w, m);
         g_strlcat (what, " fused", sizeof what);
+        assert_close_scaled (what, got, want, n_out, 1e-5);
+        assert_moments (what, m, got, s.cout, oh * ow);
+        g_free (m);
+      } else {
+        CgMoments *m = g_new (CgMoments,
+            cg_conv2d_thin_moments_len (&s, h));
+
+        /* the moments the thin kernel gathers row by row (the last
+         * vector of a row overlaps the one before: counted once) */
+        cg_conv2d_thin_forward (got, in, wt, b, &s, h, w, FALSE, m,
+            scratch);
+        g_strlcat (what, " moments", sizeof what);
         assert_close_scaled (what, got, want, n_out, 1e-5);
         assert_moments (what, m, got, s.cout, oh * ow);
         g_free (m);
