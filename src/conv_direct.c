@@ -405,9 +405,9 @@ cg_conv2d_direct_moments_len (const CgConvShape * s, int h)
 }
 
 void
-cg_conv2d_direct_forward (float *out, const float *in, const float *prepared,
-    const float *bias, const CgConvShape * s, int h, int w,
-    CgMoments * moments, float *scratch)
+cg_conv2d_direct_forward (float *out, const float *in,
+    const CgMoments * in_norm, const float *prepared, const float *bias,
+    const CgConvShape * s, int h, int w, CgMoments * moments, float *scratch)
 {
   g_return_if_fail (cg_conv2d_direct_supported (s));
 #ifdef CG_HAVE_AVX512_KERNELS
@@ -416,7 +416,7 @@ cg_conv2d_direct_forward (float *out, const float *in, const float *prepared,
     DownJob job;
 
     cg_conv2d_out_size (s, h, w, &oh, &ow);
-    cg_conv2d_split_input (scratch, in, s, h, w);
+    cg_conv2d_split_input (scratch, in, in_norm, s, h, w);
     job = (DownJob) {
     out, scratch, prepared, bias, s, h + 2 * s->pad,
           cg_conv2d_split_width (s, w), oh, ow,

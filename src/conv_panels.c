@@ -99,9 +99,19 @@ typedef struct
 {
   float *split;
   const float *in;
+  const CgMoments *in_norm;
   const CgConvShape *s;
   int h, w;
 } SplitJob;
+
+/* d = ReLU (d * scale + offset), where the split row's values are in
+ * cache. */
+CG_SIMD_CLONES static void
+norm_relu_span (float *d, int n, float scale, float offset)
+{
+  for (int i = 0; i < n; i++)
+    d[i] = MAX (d[i] * scale + offset, 0.0f);
+}
 
 /* Rows [begin, end) of the split input, over channels x padded rows:
  * phase r of padded row py holds input columns r - pad, r - pad + stride,
@@ -122,10 +132,23 @@ split_rows (gpointer data, int begin, int end)
       memset (d, 0, sizeof (float) * st * pws);
       continue;
     }
-    for (int r = 0; r < st; r++)
-      cg_gather_span (d + r * pws, j->in + ((gsize) ci * j->h +
+    for (int r = 0; r < st; r++) {
+      float *dr = d + r * pws;
+      cg_gather_span (dr, j->in + ((gsize) ci * j->h +
               cg_reflect_index (iy, j->h)) * w, w, 0, pws, st, r - pad,
           s->pad_mode);
+      if (j->in_norm) {
+        /* a zero padding stays zero: only the image's columns */
+        int lo = 0, hi = pws;
+        float scale, offset;
+        if (s->pad_mode == CG_PAD_ZERO) {
+          lo = MIN ((MAX (pad - r, 0) + st - 1) / st, pws);
+          hi = CLAMP ((w + pad - r + st - 1) / st, lo, pws);
+        }
+        cg_moments_coeffs (&j->in_norm[ci], &scale, &offset);
+        norm_relu_span (dr + lo, hi - lo, scale, offset);
+      }
+    }
   }
 }
 
@@ -180,10 +203,10 @@ conv_blocks (gpointer data, int begin, int end)
 }
 
 void
-cg_conv2d_split_input (float *split, const float *in, const CgConvShape * s,
-    int h, int w)
+cg_conv2d_split_input (float *split, const float *in,
+    const CgMoments * in_norm, const CgConvShape * s, int h, int w)
 {
-  SplitJob job = { split, in, s, h, w };
+  SplitJob job = { split, in, in_norm, s, h, w };
   cg_parallel_for (s->cin * (h + 2 * s->pad), split_rows, &job);
 }
 
@@ -194,7 +217,7 @@ cg_conv2d_panels_forward (float *out, const float *in, const float *prepared,
   int oh, ow;
   PanelJob job;
 
-  cg_conv2d_split_input (scratch, in, s, h, w);
+  cg_conv2d_split_input (scratch, in, NULL, s, h, w);
   cg_conv2d_out_size (s, h, w, &oh, &ow);
   job = (PanelJob) {
   out, scratch, prepared, bias, s, h, w, oh, ow,

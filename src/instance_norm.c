@@ -111,8 +111,8 @@ cg_moments_reduce (CgMoments * out, const CgMoments * parts, int n_parts,
 }
 
 /* y = (x - mean) * rstd = x * scale + offset */
-static void
-moments_coeffs (const CgMoments * m, float *scale, float *offset)
+void
+cg_moments_coeffs (const CgMoments * m, float *scale, float *offset)
 {
   double var = m->n > 0 ? m->m2 / m->n : 0.0;
   float rstd = 1.0f / sqrtf ((float) var + CG_IN_EPS);
@@ -127,7 +127,7 @@ plane_stats (const float *x, int n, float *scale, float *offset)
   CgMoments m;
 
   cg_moments_of_span (&m, x, n);
-  moments_coeffs (&m, scale, offset);
+  cg_moments_coeffs (&m, scale, offset);
 }
 
 typedef enum
@@ -157,7 +157,7 @@ norm_channels (gpointer data, int begin, int end)
     const float *x = j->in + off;
     float scale, offset;
     if (j->moments)
-      moments_coeffs (&j->moments[ch], &scale, &offset);
+      cg_moments_coeffs (&j->moments[ch], &scale, &offset);
     else
       plane_stats (x, j->hw, &scale, &offset);
     switch (j->post) {

@@ -42,6 +42,8 @@ void cg_moments_of_span (CgMoments * m, const float *x, gsize n);
 void cg_moments_from_sums (CgMoments * m, double n, double shift,
     double s1, double s2);
 void cg_moments_merge (CgMoments * into, const CgMoments * from);
+/* The norm's y = x * scale + offset for a channel of these moments. */
+void cg_moments_coeffs (const CgMoments * m, float *scale, float *offset);
 /* out[ch] = the merge of parts[p * c + ch] over p < n_parts (out may be
  * parts). */
 void cg_moments_reduce (CgMoments * out, const CgMoments * parts,
@@ -145,11 +147,14 @@ gsize cg_conv2d_panels_thread_floats (const CgConvShape * s);
 /* The shared scratch: the input padded and split by column phase
  * (cg_conv2d_split_input): padded row py of channel ci at row ci * (h + 2
  * pad) + py, each row its stride phases of cg_conv2d_split_width floats,
- * phase r holding the padded row's columns r, r + stride, ... */
+ * phase r holding the padded row's columns r, r + stride, ... With
+ * `in_norm` (the input channels' moments, or NULL), each input value is
+ * taken as ReLU (InstanceNorm (x)): the norm of the layer before, applied
+ * here rather than in a pass of its own. */
 gsize cg_conv2d_panels_scratch_floats (const CgConvShape * s, int h, int w);
 int cg_conv2d_split_width (const CgConvShape * s, int w);
 void cg_conv2d_split_input (float *split, const float *in,
-    const CgConvShape * s, int h, int w);
+    const CgMoments * in_norm, const CgConvShape * s, int h, int w);
 void cg_conv2d_panels_forward (float *out, const float *in,
     const float *prepared, const float *bias, const CgConvShape * s, int h,
     int w, float *scratch);
@@ -187,10 +192,13 @@ gboolean cg_conv2d_direct_preferred (const CgConvShape * s);
 gsize cg_conv2d_direct_prepared_floats (const CgConvShape * s);
 void cg_conv2d_direct_prepare (float *prepared, const float *weight,
     const CgConvShape * s);
+/* `in_norm` as for cg_conv2d_split_input (it may be `moments`: it is
+ * read first). */
 gsize cg_conv2d_direct_moments_len (const CgConvShape * s, int h);
 void cg_conv2d_direct_forward (float *out, const float *in,
-    const float *prepared, const float *bias, const CgConvShape * s, int h,
-    int w, CgMoments * moments, float *scratch);
+    const CgMoments * in_norm, const float *prepared, const float *bias,
+    const CgConvShape * s, int h, int w, CgMoments * moments,
+    float *scratch);
 
 /* conv_transpose.c: cblas_sgemm into columns, then col2im, in bands of
  * input rows. */

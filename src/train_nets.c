@@ -557,8 +557,8 @@ cg_tape_forward (CgTape * t, const CgTrainNet * net, const float *input)
       cg_conv_transpose2d_direct_forward (pre, in, net->wino + l->wino_fwd,
           bias, &l->shape, l->in_h, l->in_w, FALSE);
     else if (l->path == PATH_DIRECT)
-      cg_conv2d_direct_forward (pre, in, net->wino + l->wino_fwd, bias,
-          &l->shape, l->in_h, l->in_w, NULL, col);
+      cg_conv2d_direct_forward (pre, in, NULL, net->wino + l->wino_fwd,
+          bias, &l->shape, l->in_h, l->in_w, NULL, col);
     else if (l->transposed)
       cg_conv_transpose2d_forward (pre, in, weight, bias, &l->shape, l->in_h,
           l->in_w, col, COL_BUDGET);

@@ -234,8 +234,8 @@ test_panels (gconstpointer data)
     prep = g_new (float, cg_conv2d_direct_prepared_floats (&c->shape));
     cg_conv2d_direct_prepare (prep, w, &c->shape);
     memset (got, 0, n_out * sizeof (float));
-    cg_conv2d_direct_forward (got, in, prep, b, &c->shape, is[1], is[2],
-        NULL, split);
+    cg_conv2d_direct_forward (got, in, NULL, prep, b, &c->shape, is[1],
+        is[2], NULL, split);
     g_snprintf (what, sizeof what, "%s direct", c->kase);
     assert_close (what, got, want, n_out, TOL);
     g_free (split);
@@ -360,7 +360,8 @@ test_panels_vs_im2col (void)
           cg_conv2d_direct_prepare (dprep, wt, &s);
           CgMoments *m = g_new (CgMoments,
               MAX (cg_conv2d_direct_moments_len (&s, h), 1));
-          cg_conv2d_direct_forward (dgot, in, dprep, b, &s, h, w, m, col);
+          cg_conv2d_direct_forward (dgot, in, NULL, dprep, b, &s, h, w, m,
+              col);
           g_snprintf (what, sizeof what, "direct conv %dx%d %d->%d %s", w,
               h, s.cin, s.cout,
               s.pad_mode == CG_PAD_ZERO ? "zero" : "reflect");
