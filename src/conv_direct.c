@@ -230,6 +230,8 @@ direct_rows (gpointer data, int begin, int end)
 #define CNCO 8
 /* the row's sums live on the stack: 32 KiB at most */
 #define DOWN_MOMENTS_MAX_COUT 256
+/* runs of output rows the threads take, each with its own moments */
+#define DOWN_TASKS 16
 
 gboolean
 cg_conv2d_direct_supported (const CgConvShape * s)
@@ -271,8 +273,8 @@ typedef struct
   float *out;
   const float *split, *prepared, *bias;
   const CgConvShape *s;
-  int ph, pws, oh, ow;
-  CgMoments *moments;           /* [oh][cout], or NULL */
+  int ph, pws, oh, ow, task_rows;
+  CgMoments *moments;           /* [task][cout], or NULL */
 } DownJob;
 
 /* Output row oy of channels [g CNCO, g CNCO + CNCO), columns [x0, x0 +
@@ -353,15 +355,18 @@ down_block (const DownJob * j, int oy, int g, int x0, __m512 * sums,
   }
 }
 
+/* Output rows in tasks of task_rows, each task's moments merged row by
+ * row into its part. */
 AVX512 static void
 down_rows (gpointer data, int begin, int end)
 {
   const DownJob *j = data;
-  int groups = (j->s->cout + CNCO - 1) / CNCO;
+  int groups = (j->s->cout + CNCO - 1) / CNCO, cout = j->s->cout;
   __m512 row_sums[2 * DOWN_MOMENTS_MAX_COUT];
   __m512 *sums = j->moments ? row_sums : NULL;
 
-  for (int oy = begin; oy < end; oy++) {
+  for (int oy = begin * j->task_rows; oy < MIN (end * j->task_rows, j->oh);
+      oy++) {
     int x0 = 0;
     if (sums)
       for (int i = 0; i < 2 * groups * CNCO; i++)
@@ -385,12 +390,19 @@ down_rows (gpointer data, int begin, int end)
     for (; x0 < j->ow; x0 += 16)
       for (int g = 0; g < groups; g++)
         down_block (j, oy, g, x0, sums, 1);
-    if (sums)
-      for (int co = 0; co < j->s->cout; co++)
-        cg_moments_from_sums (&j->moments[(gsize) oy * j->s->cout + co],
-            j->ow, j->bias ? j->bias[co] : 0.0f,
+    if (sums) {
+      CgMoments *part = j->moments + (gsize) (oy / j->task_rows) * cout;
+      for (int co = 0; co < cout; co++) {
+        CgMoments m;
+        cg_moments_from_sums (&m, j->ow, j->bias ? j->bias[co] : 0.0f,
             _mm512_reduce_add_ps (sums[2 * co]),
             _mm512_reduce_add_ps (sums[2 * co + 1]));
+        if (oy % j->task_rows == 0)
+          part[co] = m;
+        else
+          cg_moments_merge (&part[co], &m);
+      }
+    }
   }
 }
 #endif
@@ -401,7 +413,8 @@ cg_conv2d_direct_moments_len (const CgConvShape * s, int h)
   int oh, ow;
 
   cg_conv2d_out_size (s, h, 1, &oh, &ow);
-  return s->cout <= DOWN_MOMENTS_MAX_COUT ? (gsize) s->cout * oh : 0;
+  return s->cout <= DOWN_MOMENTS_MAX_COUT ?
+      (gsize) s->cout * MIN (oh, DOWN_TASKS) : 0;
 }
 
 void
@@ -412,18 +425,21 @@ cg_conv2d_direct_forward (float *out, const float *in,
   g_return_if_fail (cg_conv2d_direct_supported (s));
 #ifdef CG_HAVE_AVX512_KERNELS
   {
-    int oh, ow;
+    int oh, ow, tasks, task_rows;
     DownJob job;
 
     cg_conv2d_out_size (s, h, w, &oh, &ow);
     cg_conv2d_split_input (scratch, in, in_norm, s, h, w);
+    tasks = MIN (oh, DOWN_TASKS);
+    task_rows = (oh + tasks - 1) / tasks;
     job = (DownJob) {
     out, scratch, prepared, bias, s, h + 2 * s->pad,
-          cg_conv2d_split_width (s, w), oh, ow,
+          cg_conv2d_split_width (s, w), oh, ow, task_rows,
           cg_conv2d_direct_moments_len (s, h) ? moments : NULL};
-    cg_parallel_for (oh, down_rows, &job);
+    tasks = (oh + task_rows - 1) / task_rows;
+    cg_parallel_for (tasks, down_rows, &job);
     if (job.moments)
-      cg_moments_reduce (moments, moments, oh, s->cout);
+      cg_moments_reduce (moments, moments, tasks, s->cout);
   }
 #endif
 }

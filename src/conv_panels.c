@@ -122,11 +122,17 @@ split_rows (gpointer data, int begin, int end)
   const SplitJob *j = data;
   const CgConvShape *s = j->s;
   int st = s->stride, pad = s->pad, w = j->w, ph = j->h + 2 * pad;
-  int pws = cg_conv2d_split_width (s, w);
+  int pws = cg_conv2d_split_width (s, w), coeffs_of = -1;
+  float scale = 1.0f, offset = 0.0f;
 
   for (int rr = begin; rr < end; rr++) {
     int ci = rr / ph, iy = rr % ph - pad;
     float *d = j->split + (gsize) rr * st * pws;
+
+    if (j->in_norm && ci != coeffs_of) {
+      cg_moments_coeffs (&j->in_norm[ci], &scale, &offset);
+      coeffs_of = ci;
+    }
 
     if ((iy < 0 || iy >= j->h) && s->pad_mode == CG_PAD_ZERO) {
       memset (d, 0, sizeof (float) * st * pws);
@@ -140,12 +146,10 @@ split_rows (gpointer data, int begin, int end)
       if (j->in_norm) {
         /* a zero padding stays zero: only the image's columns */
         int lo = 0, hi = pws;
-        float scale, offset;
         if (s->pad_mode == CG_PAD_ZERO) {
           lo = MIN ((MAX (pad - r, 0) + st - 1) / st, pws);
           hi = CLAMP ((w + pad - r + st - 1) / st, lo, pws);
         }
-        cg_moments_coeffs (&j->in_norm[ci], &scale, &offset);
         norm_relu_span (dr + lo, hi - lo, scale, offset);
       }
     }

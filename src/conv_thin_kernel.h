@@ -6,8 +6,8 @@
  *   VW              floats per vector,
  *   THIN_FUNC_ATTRS attributes of the entry point (clones, target),
  *   THIN_ROWS       the entry point's name.
- * Needs ThinForward, ThinRows, thin_segments, thin_task_rows,
- * thin_row_pointers and ThinJob from conv_thin.c. */
+ * Needs ThinForward, ThinRows, thin_task_rows, thin_row_pointers,
+ * thin_row_moments and ThinJob from conv_thin.c. */
 
 #define THIN_CAT_(a, b) a ## b
 #define THIN_CAT(a, b) THIN_CAT_(a, b)
@@ -125,22 +125,13 @@ TAPS_BLOCK (const ThinForward * j, const float *const *rows, gsize off,
   }
 }
 
-/* A block read in place where its padded span lies inside the input
- * rows, else from a copy of the span (the image's left and right edges). */
 static inline __attribute__ ((always_inline))
 void
 BLOCK (const ThinForward * j, ThinRows * t, int y, int co, int x0,
     int count0, int nstore, const int NCO, const int NV)
 {
-  int left = x0 - j->s->pad, len = VW * NV + j->s->k - 1;
-  float *sums = j->moments ? t->sums : NULL;
-
-  if (left >= 0 && left + len <= j->w)
-    TAPS_BLOCK (j, t->rows, left, sums, y, co, x0, count0, nstore, NCO, NV);
-  else {
-    thin_segments (j, t, x0, len);
-    TAPS_BLOCK (j, t->segs, 0, sums, y, co, x0, count0, nstore, NCO, NV);
-  }
+  TAPS_BLOCK (j, t->rows, x0, j->moments ? t->sums : NULL, y, co, x0,
+      count0, nstore, NCO, NV);
 }
 
 /* Channels [co, co + NCO) of row y: blocks of NV vectors, one block of
@@ -197,7 +188,7 @@ THIN_ROWS (gpointer data, int begin, int end)
 
     for (int y = task * j->task_rows; y < y1; y++) {
       int co = 0;
-      thin_row_pointers (j, &t, y);
+      thin_row_pointers (j, &t, y, y == task * j->task_rows);
       if (j->moments)
         memset (t.sums, 0, sizeof (float) * 2 * cout * VW);
 #if VW == 16
