@@ -476,7 +476,7 @@ direct_adjoint_backward (float *dinput, const float *doutput,
 
   cg_conv_transpose2d_direct_prepare (prepared, weight, &t);
   cg_conv_transpose2d_direct_forward (dinput, doutput, prepared, NULL, &t,
-      h / 2, w / 2, TRUE);
+      h / 2, w / 2, TRUE, NULL);
 }
 
 static void

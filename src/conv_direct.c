@@ -25,6 +25,11 @@
 
 #define NCO 4                   /* output channels per register block */
 #define NV 2                    /* vectors of 16 input columns */
+/* Both kernels gather the norm's moments of their output row by row, the
+ * row's sums on the stack (32 KiB at most), into one part per task of
+ * rows the threads take. */
+#define MOMENTS_MAX_COUT 256
+#define ROW_TASKS 16
 #define TAPS 9
 
 gboolean
@@ -82,8 +87,9 @@ typedef struct
   float *out;
   const float *in, *prepared, *bias;
   const CgConvShape *s;
-  int h, w;
+  int h, w, task_rows;
   gboolean accumulate;          /* out += rather than = */
+  CgMoments *moments;           /* [task][cout], or NULL */
 } DirectJob;
 
 #define AVX512 __attribute__ ((target ("avx512f")))
@@ -103,8 +109,8 @@ first_lanes (int n)
  * the loops unroll and nothing indexes the accumulators at run time (GCC
  * then keeps them in memory: half the speed). */
 AVX512_INLINE void
-row_block (const DirectJob * j, int y, int a, int g, int x0, const int nv,
-    const int NT, const int iy[2], const int ky[2])
+row_block (const DirectJob * j, int y, int a, int g, int x0, __m512 * sums,
+    const int nv, const int NT, const int iy[2], const int ky[2])
 {
   const CgConvShape *s = j->s;
   int h = j->h, w = j->w, ow = 2 * w, oh = 2 * h;
@@ -153,6 +159,24 @@ row_block (const DirectJob * j, int y, int a, int g, int x0, const int nv,
     }
   }
 
+  /* the row's sums about the bias for the norm's moments: input columns
+   * past the row's end read zeros, and both their outputs hold the bias */
+  if (sums)
+#pragma GCC unroll 8
+    for (int c = 0; c < NCO; c++) {
+      int co = g * NCO + c;
+      __m512 b = _mm512_set1_ps (j->bias && co < s->cout ? j->bias[co] :
+          0.0f);
+#pragma GCC unroll 8
+      for (int v = 0; v < nv; v++) {
+        __m512 d0 = _mm512_sub_ps (acc[0][c][v], b);
+        __m512 d1 = _mm512_sub_ps (acc[1][c][v], b);
+        sums[2 * co] = _mm512_add_ps (sums[2 * co], _mm512_add_ps (d0, d1));
+        sums[2 * co + 1] = _mm512_fmadd_ps (d0, d0,
+            _mm512_fmadd_ps (d1, d1, sums[2 * co + 1]));
+      }
+    }
+
   {
     const __m512i lo = _mm512_setr_epi32 (0, 16, 1, 17, 2, 18, 3, 19, 4,
         20, 5, 21, 6, 22, 7, 23);
@@ -185,39 +209,87 @@ row_block (const DirectJob * j, int y, int a, int g, int x0, const int nv,
  * innermost: a block's input columns of every channel, cin x 2 rows x 33
  * floats, stay in L1 across them). */
 AVX512_INLINE void
-output_row (const DirectJob * j, int y, int a, const int NT,
+output_row (const DirectJob * j, int y, int a, __m512 * sums, const int NT,
     const int iy[2], const int ky[2])
 {
   int groups = (j->s->cout + NCO - 1) / NCO, x0 = 0;
 
   for (; x0 + 16 * NV <= j->w; x0 += 16 * NV)
     for (int g = 0; g < groups; g++)
-      row_block (j, y, a, g, x0, NV, NT, iy, ky);
+      row_block (j, y, a, g, x0, sums, NV, NT, iy, ky);
   for (; x0 < j->w; x0 += 16)
     for (int g = 0; g < groups; g++)
-      row_block (j, y, a, g, x0, 1, NT, iy, ky);
+      row_block (j, y, a, g, x0, sums, 1, NT, iy, ky);
 }
 
-/* Tasks are (input row y, output row phase a): output row 2y + a. */
+/* Rows [r0, r1) of a task of rows [t0, t1): zero the sums at the first
+ * row of every FLUSH_ROWS; at the last (or the task's), their moments
+ * merged into the task's part. A merge per row cost more than it saved
+ * with 128 channels (ngf 64 at 256x256). */
+#define FLUSH_ROWS 8
+
+static inline gboolean
+flush_starts (int r, int t0)
+{
+  return (r - t0) % FLUSH_ROWS == 0;
+}
+
+static inline int
+flush_rows (int r, int t0, int t1)
+{
+  return (r - t0) % FLUSH_ROWS == FLUSH_ROWS - 1 || r == t1 - 1 ?
+      (r - t0) % FLUSH_ROWS + 1 : 0;
+}
+
+/* The moments of n values from their sums, merged into the task's part. */
+AVX512 static void
+merge_row_moments (CgMoments * part, const __m512 * sums, int cout,
+    const float *bias, double n, gboolean first)
+{
+  for (int co = 0; co < cout; co++) {
+    CgMoments m;
+    cg_moments_from_sums (&m, n, bias ? bias[co] : 0.0f,
+        _mm512_reduce_add_ps (sums[2 * co]),
+        _mm512_reduce_add_ps (sums[2 * co + 1]));
+    if (first)
+      part[co] = m;
+    else
+      cg_moments_merge (&part[co], &m);
+  }
+}
+
+/* Tasks of task_rows output rows; output row r = 2y + a is (input row y,
+ * output row phase a). */
 AVX512 static void
 direct_rows (gpointer data, int begin, int end)
 {
   const DirectJob *j = data;
+  int cout = j->s->cout, groups = (cout + NCO - 1) / NCO;
+  __m512 row_sums[2 * MOMENTS_MAX_COUT];
+  __m512 *sums = j->moments ? row_sums : NULL;
 
-  for (int task = begin; task < end; task++) {
-    int y = task / 2;
+  for (int r = begin * j->task_rows; r < MIN (end * j->task_rows,
+          2 * j->h); r++) {
+    int y = r / 2, t0 = r / j->task_rows * j->task_rows;
+    int t1 = MIN (t0 + j->task_rows, 2 * j->h), n;
+    if (sums && flush_starts (r, t0))
+      for (int i = 0; i < 2 * groups * NCO; i++)
+        sums[i] = _mm512_setzero_ps ();
     /* a = 0 takes ky 1 from row y; a = 1 ky 2 from row y and ky 0 from
      * row y + 1 (none past the last row) */
-    if (task % 2 == 0) {
+    if (r % 2 == 0) {
       const int iy[2] = { y, 0 }, ky[2] = { 1, 0 };
-      output_row (j, y, 0, 1, iy, ky);
+      output_row (j, y, 0, sums, 1, iy, ky);
     } else if (y + 1 < j->h) {
       const int iy[2] = { y, y + 1 }, ky[2] = { 2, 0 };
-      output_row (j, y, 1, 2, iy, ky);
+      output_row (j, y, 1, sums, 2, iy, ky);
     } else {
       const int iy[2] = { y, 0 }, ky[2] = { 2, 0 };
-      output_row (j, y, 1, 1, iy, ky);
+      output_row (j, y, 1, sums, 1, iy, ky);
     }
+    if (sums && (n = flush_rows (r, t0, t1)))
+      merge_row_moments (j->moments + (gsize) (r / j->task_rows) * cout,
+          sums, cout, j->bias, 2.0 * j->w * n, r - t0 < FLUSH_ROWS);
   }
 }
 #endif
@@ -228,10 +300,6 @@ direct_rows (gpointer data, int begin, int end)
  * 1 at x and phase 0 at x + 1, three contiguous vectors per input row.
  * CNCO channels by NV vectors of 16 outputs in registers. ---- */
 #define CNCO 8
-/* the row's sums live on the stack: 32 KiB at most */
-#define DOWN_MOMENTS_MAX_COUT 256
-/* runs of output rows the threads take, each with its own moments */
-#define DOWN_TASKS 16
 
 gboolean
 cg_conv2d_direct_supported (const CgConvShape * s)
@@ -362,13 +430,14 @@ down_rows (gpointer data, int begin, int end)
 {
   const DownJob *j = data;
   int groups = (j->s->cout + CNCO - 1) / CNCO, cout = j->s->cout;
-  __m512 row_sums[2 * DOWN_MOMENTS_MAX_COUT];
+  __m512 row_sums[2 * MOMENTS_MAX_COUT];
   __m512 *sums = j->moments ? row_sums : NULL;
 
   for (int oy = begin * j->task_rows; oy < MIN (end * j->task_rows, j->oh);
       oy++) {
-    int x0 = 0;
-    if (sums)
+    int x0 = 0, t0 = oy / j->task_rows * j->task_rows;
+    int t1 = MIN (t0 + j->task_rows, j->oh), n;
+    if (sums && flush_starts (oy, t0))
       for (int i = 0; i < 2 * groups * CNCO; i++)
         sums[i] = _mm512_setzero_ps ();
     for (; x0 + 16 * NV <= j->ow; x0 += 16 * NV) {
@@ -390,19 +459,9 @@ down_rows (gpointer data, int begin, int end)
     for (; x0 < j->ow; x0 += 16)
       for (int g = 0; g < groups; g++)
         down_block (j, oy, g, x0, sums, 1);
-    if (sums) {
-      CgMoments *part = j->moments + (gsize) (oy / j->task_rows) * cout;
-      for (int co = 0; co < cout; co++) {
-        CgMoments m;
-        cg_moments_from_sums (&m, j->ow, j->bias ? j->bias[co] : 0.0f,
-            _mm512_reduce_add_ps (sums[2 * co]),
-            _mm512_reduce_add_ps (sums[2 * co + 1]));
-        if (oy % j->task_rows == 0)
-          part[co] = m;
-        else
-          cg_moments_merge (&part[co], &m);
-      }
-    }
+    if (sums && (n = flush_rows (oy, t0, t1)))
+      merge_row_moments (j->moments + (gsize) (oy / j->task_rows) * cout,
+          sums, cout, j->bias, (double) j->ow * n, oy - t0 < FLUSH_ROWS);
   }
 }
 #endif
@@ -413,8 +472,8 @@ cg_conv2d_direct_moments_len (const CgConvShape * s, int h)
   int oh, ow;
 
   cg_conv2d_out_size (s, h, 1, &oh, &ow);
-  return s->cout <= DOWN_MOMENTS_MAX_COUT ?
-      (gsize) s->cout * MIN (oh, DOWN_TASKS) : 0;
+  return s->cout <= MOMENTS_MAX_COUT ?
+      (gsize) s->cout * MIN (oh, ROW_TASKS) : 0;
 }
 
 void
@@ -430,7 +489,7 @@ cg_conv2d_direct_forward (float *out, const float *in,
 
     cg_conv2d_out_size (s, h, w, &oh, &ow);
     cg_conv2d_split_input (scratch, in, in_norm, s, h, w);
-    tasks = MIN (oh, DOWN_TASKS);
+    tasks = MIN (oh, ROW_TASKS);
     task_rows = (oh + tasks - 1) / tasks;
     job = (DownJob) {
     out, scratch, prepared, bias, s, h + 2 * s->pad,
@@ -444,16 +503,32 @@ cg_conv2d_direct_forward (float *out, const float *in,
 #endif
 }
 
+gsize
+cg_conv_transpose2d_direct_moments_len (const CgConvShape * s, int h)
+{
+  return s->cout <= MOMENTS_MAX_COUT ?
+      (gsize) s->cout * MIN (2 * h, ROW_TASKS) : 0;
+}
+
 void
 cg_conv_transpose2d_direct_forward (float *out, const float *in,
     const float *prepared, const float *bias, const CgConvShape * s, int h,
-    int w, gboolean accumulate)
+    int w, gboolean accumulate, CgMoments * moments)
 {
   g_return_if_fail (cg_conv_transpose2d_direct_supported (s));
 #ifdef CG_HAVE_AVX512_KERNELS
   {
-    DirectJob job = { out, in, prepared, bias, s, h, w, accumulate };
-    cg_parallel_for (2 * h, direct_rows, &job);
+    int tasks = MIN (2 * h, ROW_TASKS), task_rows = (2 * h + tasks - 1) /
+        tasks;
+    DirectJob job = { out, in, prepared, bias, s, h, w, task_rows,
+      accumulate, cg_conv_transpose2d_direct_moments_len (s, h) ? moments :
+          NULL
+    };
+
+    tasks = (2 * h + task_rows - 1) / task_rows;
+    cg_parallel_for (tasks, direct_rows, &job);
+    if (job.moments)
+      cg_moments_reduce (moments, moments, tasks, s->cout);
   }
 #endif
 }

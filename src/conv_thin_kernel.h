@@ -60,10 +60,12 @@ TAPS_BLOCK (const ThinForward * j, const float *const *rows, gsize off,
   for (int i = 0; i < nrows; i++) {
     const float *r = rows[i] + off;
     const float *wk = wbase + (gsize) i * k;
-    /* The rows come from cin planes far apart, each for a few dozen
-     * cycles: the hardware prefetchers missed them (16 -> 3 at 640x480,
-     * one thread: 57.6 -> 66.4 GMAC/s fetching two rows ahead). */
-    if (i + 2 < nrows) {
+    /* Each row is read for a few dozen cycles, then the next: the
+     * hardware prefetchers missed them (16 -> 3 at 640x480, one thread:
+     * 57.6 -> 66.4 GMAC/s fetching two rows ahead). Where a block is
+     * two vectors wide (3 -> 16), the prefetches cost more than they
+     * saved. */
+    if (NV > 2 && i + 2 < nrows) {
       const float *p = rows[i + 2] + off;
       for (int v = 0; v <= NV; v++)
         __builtin_prefetch (p + VW * v);

@@ -434,6 +434,8 @@ layer_moments (const Layer * l)
     return cg_conv2d_thin_moments_len (&l->shape, l->in_h);
   if (l->path == CG_CONV_PATH_DIRECT && l->op == OP_CONV)
     return cg_conv2d_direct_moments_len (&l->shape, l->in_h);
+  if (l->path == CG_CONV_PATH_DIRECT)
+    return cg_conv_transpose2d_direct_moments_len (&l->shape, l->in_h);
   return 0;
 }
 
@@ -584,7 +586,7 @@ run_layer (CgGenerator * gen, const Layer * l)
 
   if (l->path == CG_CONV_PATH_DIRECT && l->op == OP_CONV_T)
     cg_conv_transpose2d_direct_forward (dst, src, l->prepared, l->bias,
-        &l->shape, l->in_h, l->in_w, FALSE);
+        &l->shape, l->in_h, l->in_w, FALSE, moments);
   else if (l->path == CG_CONV_PATH_DIRECT)
     cg_conv2d_direct_forward (dst, src, in_norm, l->prepared, l->bias,
         &l->shape, l->in_h, l->in_w, moments, col);

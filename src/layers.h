@@ -178,10 +178,14 @@ gsize cg_conv_transpose2d_direct_prepared_floats (const CgConvShape * s);
 void cg_conv_transpose2d_direct_prepare (float *prepared,
     const float *weight, const CgConvShape * s);
 /* `accumulate`: out += the product (a stride-2 convolution's input
- * gradient, which is this transposed convolution of dout) */
+ * gradient, which is this transposed convolution of dout). `moments`:
+ * NULL, or room for _moments_len entries (0: it cannot gather them); the
+ * first cout then hold the output channels' moments (not with
+ * `accumulate`). */
+gsize cg_conv_transpose2d_direct_moments_len (const CgConvShape * s, int h);
 void cg_conv_transpose2d_direct_forward (float *out, const float *in,
     const float *prepared, const float *bias, const CgConvShape * s, int h,
-    int w, gboolean accumulate);
+    int w, gboolean accumulate, CgMoments * moments);
 /* And the 3x3 stride-2 convolution (any padding), from the split input
  * in `scratch` (cg_conv2d_panels_scratch_floats). `moments`: NULL, or
  * room for _moments_len entries (0: it cannot gather them); the first

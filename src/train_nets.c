@@ -555,7 +555,7 @@ cg_tape_forward (CgTape * t, const CgTrainNet * net, const float *input)
 
     if (l->path == PATH_DIRECT && l->transposed)
       cg_conv_transpose2d_direct_forward (pre, in, net->wino + l->wino_fwd,
-          bias, &l->shape, l->in_h, l->in_w, FALSE);
+          bias, &l->shape, l->in_h, l->in_w, FALSE, NULL);
     else if (l->path == PATH_DIRECT)
       cg_conv2d_direct_forward (pre, in, NULL, net->wino + l->wino_fwd,
           bias, &l->shape, l->in_h, l->in_w, NULL, col);
