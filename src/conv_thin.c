@@ -7,9 +7,9 @@
  * any GEMM formulation that writes cout*k*k partial planes. Directly, each
  * input row is read from cache once per (output row, ky) and feeds k
  * multiply-adds per output value, vectorized along x (8 floats, or 16 on
- * AVX-512 CPUs: conv_thin_kernel.h). Output rows are split over the
- * generator's threads. The forward reads the input rows in place; only
- * the blocks at the left and right edges copy their padded spans.
+ * AVX-512 CPUs: conv_thin_kernel.h). Runs of output rows are split over
+ * the generator's threads, each keeping the padded input rows it reads
+ * in a ring in its cache.
  */
 #include "cpu.h"
 #include "layers.h"

@@ -177,7 +177,7 @@ CHANNEL_GROUP (const ThinForward * j, ThinRows * t, int y, int co,
  * layer (3 -> ngf) takes wide channel groups; the output layer's 3
  * channels go together where registers allow (AVX-512), else in pairs
  * and singles, which measured faster than three that spill. Tasks are
- * runs of output rows, each with its own rows of pointers and spans. */
+ * runs of output rows, each with its own ring of padded input rows. */
 THIN_FUNC_ATTRS static void
 THIN_ROWS (gpointer data, int begin, int end)
 {
