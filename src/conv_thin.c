@@ -26,7 +26,8 @@
 gboolean
 cg_conv2d_thin_preferred (const CgConvShape * s)
 {
-  return s->stride == 1 && 2 * s->pad == s->k - 1
+  return s->stride == 1 && (2 * s->pad == s->k - 1
+      || (s->pad_mode == CG_PAD_ZERO && s->pad < s->k))
       && (s->cout <= THIN_MAX_OUT || s->cin <= THIN_MAX_IN);
 }
 
@@ -45,7 +46,7 @@ cg_conv2d_thin_wgrad_floats (const CgConvShape * s, int h, int w,
     gsize budget)
 {
   int pw = w + 2 * s->pad;
-  int r = thin_band (s, h, pw, budget);
+  int r = thin_band (s, h + 2 * s->pad - s->k + 1, pw, budget);
   return (gsize) s->cin * (r + s->k - 1) * pw;
 }
 
@@ -88,13 +89,13 @@ pad_rows (float *dst, const float *in, const CgConvShape * s, int h, int w,
   cg_parallel_for (s->cin * (r1 - r0), pad_row_range, &job);
 }
 
-/* The weight gradient's job: output rows [y0, y1) over padded input rows
- * copied into xp (n floats per channel, pw per row). */
+/* The weight gradient's job: output rows [y0, y1) of oh x ow over padded
+ * input rows copied into xp (n floats per channel, pw per row). */
 typedef struct
 {
   const float *xp;
   const CgConvShape *s;
-  int h, w, pw, y0, y1;
+  int oh, ow, pw, y0, y1;
   gsize n;
   float *dweight;
   const float *dout;
@@ -239,8 +240,8 @@ taps_wgrad (const ThinJob * j, int ci, int ky)
       for (int y = j->y0; y < j->y1; y++) {
         const float *r = j->xp + ci * j->n + (gsize) (y - j->y0 + ky) *
             j->pw + kx;
-        const float *d = j->dout + ((gsize) co * j->h + y) * j->w;
-        for (int x = 0; x < j->w; x++)
+        const float *d = j->dout + ((gsize) co * j->oh + y) * j->ow;
+        for (int x = 0; x < j->ow; x++)
           sum += (double) d[x] * r[x];
       }
       j->dweight[(((gsize) co * s->cin + ci) * k + ky) * k + kx] +=
@@ -289,7 +290,7 @@ cg_conv2d_thin_forward (float *out, const float *in, const float *weight,
     (oh + tasks - 1) / tasks, tanh, moments, scratch
   };
 
-  g_return_if_fail (s->stride == 1 && 2 * s->pad >= s->k - 1);
+  g_return_if_fail (s->stride == 1 && s->pad < s->k && oh > 0 && ow > 0);
   g_return_if_fail (s->pad_mode == CG_PAD_ZERO || 2 * s->pad == s->k - 1);
 
   tasks = (oh + job.task_rows - 1) / job.task_rows;
@@ -307,15 +308,16 @@ cg_conv2d_thin_wgrad (float *dweight, const float *doutput, const float *in,
     const CgConvShape * s, int h, int w, float *scratch, gsize budget)
 {
   int pw = w + 2 * s->pad;
-  int band = thin_band (s, h, pw, budget);
+  int oh = h + 2 * s->pad - s->k + 1, ow = pw - s->k + 1;
+  int band = thin_band (s, oh, pw, budget);
   CgParallelFunc kernel = CG_CPU_KERNEL (thin_wgrad_v8, thin_wgrad_v16);
-  ThinJob job = { scratch, s, h, w, pw, 0, 0, 0, dweight, doutput };
+  ThinJob job = { scratch, s, oh, ow, pw, 0, 0, 0, dweight, doutput };
 
-  g_return_if_fail (s->stride == 1 && 2 * s->pad == s->k - 1);
+  g_return_if_fail (cg_conv2d_thin_preferred (s));
 
   /* band by band: output rows [y0, y1) read padded rows [y0, y1 + k - 1) */
-  for (int y0 = 0; y0 < h; y0 += band) {
-    int y1 = MIN (y0 + band, h);
+  for (int y0 = 0; y0 < oh; y0 += band) {
+    int y1 = MIN (y0 + band, oh);
     int rows = y1 - y0 + s->k - 1;
     job.y0 = y0;
     job.y1 = y1;

@@ -238,7 +238,7 @@ WGRAD_GROUP (const ThinJob * j, int ci, int ky, int co, const int NCO,
 {
   const CgConvShape *s = j->s;
   double sum[WG_NCO][7];
-  int xv = j->w / VW * VW;
+  int xv = j->ow / VW * VW;
 
   for (int c = 0; c < NCO; c++)
     for (int kx = 0; kx < K; kx++)
@@ -252,7 +252,7 @@ WGRAD_GROUP (const ThinJob * j, int ci, int ky, int co, const int NCO,
       const float *r = j->xp + ci * j->n + (gsize) (y - j->y0 + ky) * j->pw;
       const float *d[WG_NCO];
       for (int c = 0; c < NCO; c++)
-        d[c] = j->dout + ((gsize) (co + c) * j->h + y) * j->w;
+        d[c] = j->dout + ((gsize) (co + c) * j->oh + y) * j->ow;
       for (int x = 0; x < xv; x += VW) {
         VF dv[WG_NCO];
         for (int c = 0; c < NCO; c++)
@@ -266,7 +266,7 @@ WGRAD_GROUP (const ThinJob * j, int ci, int ky, int co, const int NCO,
             acc[c][kx] += dv[c] * in;
         }
       }
-      for (int x = xv; x < j->w; x++)
+      for (int x = xv; x < j->ow; x++)
         for (int c = 0; c < NCO; c++)
           for (int kx = 0; kx < K; kx++)
             sum[c][kx] += (double) d[c][x] * r[x + kx];
@@ -302,8 +302,8 @@ WGRAD_CHANNELS (const ThinJob * j, int ci, int ky, const int K)
     WGRAD_GROUP (j, ci, ky, co, 1, K);
 }
 
-/* Jobs [begin, end) of cin x k (ci, ky); any k but 3 and 7 takes the
- * scalar taps_wgrad. */
+/* Jobs [begin, end) of cin x k (ci, ky); any k but 3, 4 (the
+ * discriminator's last layer) and 7 takes the scalar taps_wgrad. */
 THIN_FUNC_ATTRS static void
 THIN_WGRAD (gpointer data, int begin, int end)
 {
@@ -314,6 +314,8 @@ THIN_WGRAD (gpointer data, int begin, int end)
     int ci = job / k, ky = job % k;
     if (k == 7)
       WGRAD_CHANNELS (j, ci, ky, 7);
+    else if (k == 4)
+      WGRAD_CHANNELS (j, ci, ky, 4);
     else if (k == 3)
       WGRAD_CHANNELS (j, ci, ky, 3);
     else

@@ -81,10 +81,11 @@ void cg_conv2d_forward (float *out, const float *in, const float *weight,
     const float *bias, const CgConvShape * s, int h, int w, float *col,
     gsize col_cap);
 
-/* conv_thin.c: few output (or input) channels (the 7x7 to and from RGB),
- * stride 1, "same" padding, by direct convolution reading the input rows
- * in place. Zero padding may be wider (output h + 2 pad - k + 1 rows): the
- * adjoint of a layer to RGB. With `tanh`, the output is tanh of the
+/* conv_thin.c: few output (or input) channels (the 7x7 to and from RGB,
+ * the discriminator's last 4x4), stride 1, by direct convolution over a
+ * ring of padded input rows: "same" padding, or any zero padding up to
+ * k - 1 (output h + 2 pad - k + 1 rows; k - 1 is the adjoint of a layer
+ * to RGB). With `tanh`, the output is tanh of the
  * convolution (the generator's last layer). `moments`: NULL, or room for
  * _moments_len entries; the first cout then hold the output channels'
  * moments (of the convolution, before any tanh). `scratch` holds
@@ -94,9 +95,9 @@ gsize cg_conv2d_thin_moments_len (const CgConvShape * s, int h);
 void cg_conv2d_thin_forward (float *out, const float *in,
     const float *weight, const float *bias, const CgConvShape * s, int h,
     int w, gboolean tanh, CgMoments * moments, float *scratch);
-/* Stride 1, "same" padding and at most 4 channels in or out: where these
- * kernels beat im2col (the generator's, the trainer's and the backward's
- * choice). */
+/* Stride 1, padding as above and at most 4 channels in or out: where
+ * these kernels beat im2col (the generator's, the trainer's and the
+ * backward's choice). */
 gboolean cg_conv2d_thin_preferred (const CgConvShape * s);
 /* Its weight gradient (accumulated), over bands of padded input rows
  * copied into `scratch` (cg_conv2d_thin_wgrad_floats). */

@@ -400,7 +400,8 @@ test_panels_vs_im2col (void)
  * multiples of the Winograd tile, rows shorter and longer than the thin
  * path's 32-float blocks, both padding modes; and the thin path with
  * wider zero padding (a layer to RGB's input gradient: 3 -> many, pad
- * k - 1, output k - 1 wider and taller). */
+ * k - 1, output k - 1 wider and taller) and with narrower (the
+ * discriminator's last layer: 4x4, pad 1, to one channel). */
 static void
 test_fast_vs_im2col (void)
 {
@@ -428,12 +429,12 @@ test_fast_vs_im2col (void)
         if (h <= 3 || w <= 3)
           continue;             /* reflect pad 3 needs 4 pixels */
       }
-      if (variant == 3) {
-        s.k = 7;
-        s.pad = 6;
+      if (variant == 3) {       /* wider zero padding, and narrower */
+        s.k = i % 2 ? 4 : 7;
+        s.pad = i % 2 ? 1 : 6;
         s.pad_mode = CG_PAD_ZERO;
-        s.cin = 3;
-        s.cout = 11;
+        s.cin = i % 2 ? 9 : 3;
+        s.cout = i % 2 ? 1 : 11;
       }
       cg_conv2d_out_size (&s, h, w, &oh, &ow);
       n_in = (gsize) s.cin * h * w;
