@@ -310,6 +310,16 @@ fused_band_rows (int tiles_y, int tiles_x)
   return best;
 }
 
+/* A fused band's M[e] goes where V[e - 1] was (M[0] in one plane more,
+ * before V[0]): element e's product reads V[e] only, so V[e - 1] is spent
+ * by then. V and M take 37 planes instead of 72, and stay in a core's L2
+ * beside U: ngf 16 at 640x480, 0.46 MB against 0.82. */
+static inline gsize
+fused_plane (const CgConvShape * s, int ntp)
+{
+  return MAX (v_stride (s, ntp), m_stride (s, ntp));
+}
+
 static gsize
 fused_thread_floats (const CgConvShape * s, int tiles_y, int tiles_x)
 {
@@ -317,7 +327,7 @@ fused_thread_floats (const CgConvShape * s, int tiles_y, int tiles_x)
   int ntp = fused_band_rows (tiles_y, tiles_x) * txp;
   /* + 16: the output transform reads whole vectors past the last tile */
   return transform_rows_floats (txp, ntp) +
-      (gsize) E *(v_stride (s, ntp) + m_stride (s, ntp)) + 16;
+      (gsize) (E + 1) * fused_plane (s, ntp) + 16;
 }
 
 gsize
@@ -396,18 +406,18 @@ fused_bands (gpointer data, int b0, int b1)
   for (int b = b0; b < b1; b++) {
     int ty0 = b * j->band, ty1 = MIN (ty0 + j->band, j->tiles_y);
     int ntp = (ty1 - ty0) * txp;
-    gsize vplane = v_stride (s, ntp), mplane = m_stride (s, ntp);
-    float *v = base + transform_rows_floats (txp, ntp);
-    float *m = v + E * vplane;
+    gsize plane = fused_plane (s, ntp);
+    float *m = base + transform_rows_floats (txp, ntp);
+    float *v = m + plane;
     TransformJob in_job = { v, j->in, NULL, s, j->h, j->w, j->tiles_x, ty0,
-      ty1, CG_GEMM_NR, (gsize) s->cin * CG_GEMM_NR, vplane, NULL
+      ty1, CG_GEMM_NR, (gsize) s->cin * CG_GEMM_NR, plane, NULL
     };
     TransformJob out_job = { j->out, m, j->bias, s, j->h, j->w, j->tiles_x,
-      ty0, ty1, 0, 0, mplane,
+      ty0, ty1, 0, 0, plane,
       j->moments ? j->moments + (gsize) b * s->cout : NULL
     };
     GemmSet gemms = { j->prepared, v, m, s,
-      cg_gemm_packed_a_floats (s->cout, s->cin), vplane, mplane, ntp
+      cg_gemm_packed_a_floats (s->cout, s->cin), plane, plane, ntp
     };
 
     j->input_transform (&in_job, 0, s->cin);
