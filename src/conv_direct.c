@@ -222,10 +222,12 @@ output_row (const DirectJob * j, int y, int a, __m512 * sums, const int NT,
       row_block (j, y, a, g, x0, sums, 1, NT, iy, ky);
 }
 
-/* Rows [r0, r1) of a task of rows [t0, t1): zero the sums at the first
- * row of every FLUSH_ROWS; at the last (or the task's), their moments
- * merged into the task's part. A merge per row cost more than it saved
- * with 128 channels (ngf 64 at 256x256). */
+/* A task of rows [t0, t1) folds its row sums into its moments every
+ * FLUSH_ROWS rows and at its last row: flush_starts says that row r
+ * begins such a run (the sums start from zero), flush_rows how many rows
+ * the run holds when r ends one (0 otherwise). A fold per row cost more
+ * than the norm's statistics pass it replaces with 128 channels (ngf 64
+ * at 256x256). */
 #define FLUSH_ROWS 8
 
 static inline gboolean
