@@ -41,12 +41,22 @@ thin_band (const CgConvShape * s, int oh, int pw, gsize budget)
   return (int) MIN (rows - (s->k - 1), (gsize) oh);
 }
 
+/* Output rows on h input rows. */
+static int
+out_rows (const CgConvShape * s, int h)
+{
+  int oh, ow;
+
+  cg_conv2d_out_size (s, h, 1, &oh, &ow);
+  return oh;
+}
+
 gsize
 cg_conv2d_thin_wgrad_floats (const CgConvShape * s, int h, int w,
     gsize budget)
 {
   int pw = w + 2 * s->pad;
-  int r = thin_band (s, h + 2 * s->pad - s->k + 1, pw, budget);
+  int r = thin_band (s, out_rows (s, h), pw, budget);
   return (gsize) s->cin * (r + s->k - 1) * pw;
 }
 
@@ -137,31 +147,35 @@ ring_row_floats (const CgConvShape * s, int w)
   return ((gsize) MAX (w + 2 * s->pad, 16 + s->k - 1) + 15) & ~(gsize) 15;
 }
 
+/* A task's pointer array of cin * k rows, counted as floats (a pointer
+ * takes at most 2), rounded to whole vectors. */
+static gsize
+pointer_floats (const CgConvShape * s)
+{
+  return ((gsize) 2 * s->cin * s->k + 15) & ~(gsize) 15;
+}
+
 static gsize
 task_floats (const CgConvShape * s, int w)
 {
-  gsize nrows = (gsize) s->cin * s->k;
-  /* the pointer array, counted as floats (pointers are at most 2) */
-  return ((2 * nrows + 15) & ~(gsize) 15) + nrows * ring_row_floats (s, w) +
-      (gsize) 2 *s->cout * 16;
+  return pointer_floats (s) + (gsize) s->cin * s->k * ring_row_floats (s,
+      w) + (gsize) 2 *s->cout * 16;
 }
 
 gsize
 cg_conv2d_thin_scratch_floats (const CgConvShape * s, int h, int w)
 {
-  int oh = h + 2 * s->pad - s->k + 1;
-  return (gsize) MIN (oh, THIN_TASKS) * task_floats (s, w);
+  return (gsize) MIN (out_rows (s, h), THIN_TASKS) * task_floats (s, w);
 }
 
 static ThinRows
 thin_task_rows (const ThinForward * j, int task)
 {
-  gsize nrows = (gsize) j->s->cin * j->s->k;
   float *base = j->scratch + (gsize) task * task_floats (j->s, j->w);
-  ThinRows t = { (const float **) base,
-    base + ((2 * nrows + 15) & ~(gsize) 15), NULL
-  };
-  t.sums = t.ring + nrows * ring_row_floats (j->s, j->w);
+  ThinRows t = { (const float **) base, base + pointer_floats (j->s), NULL };
+
+  t.sums = t.ring + (gsize) j->s->cin * j->s->k * ring_row_floats (j->s,
+      j->w);
   return t;
 }
 
@@ -276,7 +290,7 @@ taps_wgrad (const ThinJob * j, int ci, int ky)
 gsize
 cg_conv2d_thin_moments_len (const CgConvShape * s, int h)
 {
-  return (gsize) s->cout * MIN (h + 2 * s->pad - s->k + 1, THIN_TASKS);
+  return (gsize) s->cout * MIN (out_rows (s, h), THIN_TASKS);
 }
 
 void
@@ -284,16 +298,19 @@ cg_conv2d_thin_forward (float *out, const float *in, const float *weight,
     const float *bias, const CgConvShape * s, int h, int w, gboolean tanh,
     CgMoments * moments, float *scratch)
 {
-  int oh = h + 2 * s->pad - s->k + 1, ow = w + 2 * s->pad - s->k + 1;
-  int tasks = MIN (oh, THIN_TASKS);
-  ThinForward job = { out, in, weight, bias, s, h, w, oh, ow,
-    (oh + tasks - 1) / tasks, tanh, moments, scratch
-  };
+  int oh, ow, tasks, task_rows;
+  ThinForward job;
 
+  cg_conv2d_out_size (s, h, w, &oh, &ow);
   g_return_if_fail (s->stride == 1 && s->pad < s->k && oh > 0 && ow > 0);
   g_return_if_fail (s->pad_mode == CG_PAD_ZERO || 2 * s->pad == s->k - 1);
 
-  tasks = (oh + job.task_rows - 1) / job.task_rows;
+  tasks = MIN (oh, THIN_TASKS);
+  task_rows = (oh + tasks - 1) / tasks;
+  tasks = (oh + task_rows - 1) / task_rows;
+  job = (ThinForward) {
+  out, in, weight, bias, s, h, w, oh, ow, task_rows, tanh, moments,
+        scratch};
   cg_parallel_for (tasks, CG_CPU_KERNEL (thin_rows_v8, thin_rows_v16), &job);
   if (moments)
     cg_moments_reduce (moments, moments, tasks, s->cout);
@@ -307,13 +324,16 @@ void
 cg_conv2d_thin_wgrad (float *dweight, const float *doutput, const float *in,
     const CgConvShape * s, int h, int w, float *scratch, gsize budget)
 {
-  int pw = w + 2 * s->pad;
-  int oh = h + 2 * s->pad - s->k + 1, ow = pw - s->k + 1;
-  int band = thin_band (s, oh, pw, budget);
+  int pw = w + 2 * s->pad, oh, ow, band;
   CgParallelFunc kernel = CG_CPU_KERNEL (thin_wgrad_v8, thin_wgrad_v16);
-  ThinJob job = { scratch, s, oh, ow, pw, 0, 0, 0, dweight, doutput };
+  ThinJob job;
 
   g_return_if_fail (cg_conv2d_thin_preferred (s));
+
+  cg_conv2d_out_size (s, h, w, &oh, &ow);
+  band = thin_band (s, oh, pw, budget);
+  job = (ThinJob) {
+  scratch, s, oh, ow, pw, 0, 0, 0, dweight, doutput};
 
   /* band by band: output rows [y0, y1) read padded rows [y0, y1 + k - 1) */
   for (int y0 = 0; y0 < oh; y0 += band) {

@@ -1,5 +1,3 @@
-
-
 /* The thin convolution's inner loops, written once for a vector width:
  * conv_thin.c includes this with VW = 8 (baseline and AVX2 clones) and
  * VW = 16 (AVX-512), each time defining
@@ -15,7 +13,6 @@
 #define VI THIN_CAT (thin_vi, VW)
 #define TAPS_BLOCK THIN_CAT (taps_block, VW)
 #define CHANNEL_GROUP THIN_CAT (channel_group, VW)
-#define BLOCK THIN_CAT (block, VW)
 #define VLOAD(p) CG_VLOAD (VF, p)
 #define VSTORE CG_VSTORE
 
@@ -35,18 +32,19 @@ typedef int VI __attribute__ ((vector_size (VW * sizeof (int))));
 
 /* Output row y, channels [co, co + NCO), x in [x0, x0 + VW NV): the NCO x
  * NV accumulators stay in registers through all cin*k*k taps, and each
- * input vector loaded feeds NCO channels. rows[ci * k + ky] + off is the
- * padded input row's column x0. tanh, where asked, is taken while the
- * outputs are in registers. Only the first `nstore` outputs are
+ * input vector loaded feeds NCO channels, from t->rows[ci * k + ky], the
+ * padded input rows in the task's ring. tanh, where asked, is taken while
+ * the outputs are in registers. Only the first `nstore` outputs are
  * stored (fewer than VW NV in a row narrower than one vector). Called
  * with constant NCO/NV so that the loops unroll. */
 static inline __attribute__ ((always_inline))
 void
-TAPS_BLOCK (const ThinForward * j, const float *const *rows, gsize off,
-    float *sums, int y, int co, int x0, int count0, int nstore,
-    const int NCO, const int NV)
+TAPS_BLOCK (const ThinForward * j, const ThinRows * t, int y, int co,
+    int x0, int count0, int nstore, const int NCO, const int NV)
 {
   const CgConvShape *s = j->s;
+  const float *const *rows = t->rows;
+  float *sums = j->moments ? t->sums : NULL;
   int k = s->k, nrows = s->cin * k;
   gsize wstride = (gsize) nrows * k;
   const float *wbase = j->weight + (gsize) co * wstride;
@@ -58,7 +56,7 @@ TAPS_BLOCK (const ThinForward * j, const float *const *rows, gsize off,
       acc[c][v] = b;
   }
   for (int i = 0; i < nrows; i++) {
-    const float *r = rows[i] + off;
+    const float *r = rows[i] + x0;
     const float *wk = wbase + (gsize) i * k;
     /* Each row is read for a few dozen cycles, then the next: the
      * hardware prefetchers missed them (16 -> 3 at 640x480, one thread:
@@ -66,7 +64,7 @@ TAPS_BLOCK (const ThinForward * j, const float *const *rows, gsize off,
      * two vectors wide (3 -> 16), the prefetches cost more than they
      * saved. */
     if (NV > 2 && i + 2 < nrows) {
-      const float *p = rows[i + 2] + off;
+      const float *p = rows[i + 2] + x0;
       for (int v = 0; v <= NV; v++)
         __builtin_prefetch (p + VW * v);
     }
@@ -127,15 +125,6 @@ TAPS_BLOCK (const ThinForward * j, const float *const *rows, gsize off,
   }
 }
 
-static inline __attribute__ ((always_inline))
-void
-BLOCK (const ThinForward * j, ThinRows * t, int y, int co, int x0,
-    int count0, int nstore, const int NCO, const int NV)
-{
-  TAPS_BLOCK (j, t->rows, x0, j->moments ? t->sums : NULL, y, co, x0,
-      count0, nstore, NCO, NV);
-}
-
 /* Channels [co, co + NCO) of row y: blocks of NV vectors, one block of
  * the vectors left over, then one vector ending at the row's end (it
  * recomputes a few outputs), or a part of one in a row narrower than a
@@ -148,9 +137,10 @@ CHANNEL_GROUP (const ThinForward * j, ThinRows * t, int y, int co,
   int nvec = j->ow / VW, x = 0;
 
   for (; x + VW * NV <= VW * nvec; x += VW * NV)
-    BLOCK (j, t, y, co, x, 0, VW * NV, NCO, NV);
+    TAPS_BLOCK (j, t, y, co, x, 0, VW * NV, NCO, NV);
   switch (nvec - x / VW) {
-#define REST(n) case n: if (n < NV) BLOCK (j, t, y, co, x, 0, VW * n, NCO, n); \
+#define REST(n) case n: \
+    if (n < NV) TAPS_BLOCK (j, t, y, co, x, 0, VW * n, NCO, n); \
     break
       REST (1);
       REST (2);
@@ -168,7 +158,7 @@ CHANNEL_GROUP (const ThinForward * j, ThinRows * t, int y, int co,
   /* its sums count only the outputs not counted before */
   if (VW * nvec < j->ow) {
     x = MAX (j->ow - VW, 0);
-    BLOCK (j, t, y, co, x, VW * nvec - x, MIN (j->ow, VW), NCO, 1);
+    TAPS_BLOCK (j, t, y, co, x, VW * nvec - x, MIN (j->ow, VW), NCO, 1);
   }
 }
 
@@ -334,4 +324,3 @@ THIN_WGRAD (gpointer data, int begin, int end)
 #undef VSTORE
 #undef TAPS_BLOCK
 #undef CHANNEL_GROUP
-#undef BLOCK
