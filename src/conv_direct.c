@@ -102,6 +102,23 @@ first_lanes (int n)
   return n >= 16 ? 0xffff : n <= 0 ? 0 : (__mmask16) ((1u << n) - 1);
 }
 
+/* Output channel co's bias in every lane: 0 without a bias, and for the
+ * channels past cout that fill a kernel's last group. */
+AVX512_INLINE __m512
+bias_lanes (const float *bias, int co, int cout)
+{
+  return _mm512_set1_ps (bias && co < cout ? bias[co] : 0.0f);
+}
+
+/* A row's sums for the norm's moments: d = output - bias into channel
+ * co's sum and sum of squares (the pair sums[2 co], sums[2 co + 1]). */
+AVX512_INLINE void
+add_to_sums (__m512 * sums, int co, __m512 d)
+{
+  sums[2 * co] = _mm512_add_ps (sums[2 * co], d);
+  sums[2 * co + 1] = _mm512_fmadd_ps (d, d, sums[2 * co + 1]);
+}
+
 /* Output row 2y + a of channels [g NCO, g NCO + NCO), input columns
  * [x0, x0 + 16 nv), from NT taps (input row iy[t], kernel row ky[t]):
  * the accumulators of both column phases stay in registers through
@@ -126,7 +143,7 @@ row_block (const DirectJob * j, int y, int a, int g, int x0, __m512 * sums,
 #pragma GCC unroll 8
   for (int c = 0; c < NCO; c++) {
     int co = g * NCO + c;
-    __m512 b = _mm512_set1_ps (j->bias && co < s->cout ? j->bias[co] : 0.0f);
+    __m512 b = bias_lanes (j->bias, co, s->cout);
 #pragma GCC unroll 8
     for (int v = 0; v < nv; v++)
       acc[0][c][v] = acc[1][c][v] = b;
@@ -165,15 +182,11 @@ row_block (const DirectJob * j, int y, int a, int g, int x0, __m512 * sums,
 #pragma GCC unroll 8
     for (int c = 0; c < NCO; c++) {
       int co = g * NCO + c;
-      __m512 b = _mm512_set1_ps (j->bias && co < s->cout ? j->bias[co] :
-          0.0f);
+      __m512 b = bias_lanes (j->bias, co, s->cout);
 #pragma GCC unroll 8
       for (int v = 0; v < nv; v++) {
-        __m512 d0 = _mm512_sub_ps (acc[0][c][v], b);
-        __m512 d1 = _mm512_sub_ps (acc[1][c][v], b);
-        sums[2 * co] = _mm512_add_ps (sums[2 * co], _mm512_add_ps (d0, d1));
-        sums[2 * co + 1] = _mm512_fmadd_ps (d0, d0,
-            _mm512_fmadd_ps (d1, d1, sums[2 * co + 1]));
+        add_to_sums (sums, co, _mm512_sub_ps (acc[0][c][v], b));
+        add_to_sums (sums, co, _mm512_sub_ps (acc[1][c][v], b));
       }
     }
 
@@ -363,7 +376,7 @@ down_block (const DownJob * j, int oy, int g, int x0, __m512 * sums,
 #pragma GCC unroll 8
   for (int c = 0; c < CNCO; c++) {
     int co = g * CNCO + c;
-    __m512 b = _mm512_set1_ps (j->bias && co < s->cout ? j->bias[co] : 0.0f);
+    __m512 b = bias_lanes (j->bias, co, s->cout);
 #pragma GCC unroll 8
     for (int v = 0; v < nv; v++)
       acc[c][v] = b;
@@ -404,14 +417,10 @@ down_block (const DownJob * j, int oy, int g, int x0, __m512 * sums,
 #pragma GCC unroll 8
     for (int c = 0; c < CNCO; c++) {
       int co = g * CNCO + c;
-      __m512 b = _mm512_set1_ps (j->bias && co < s->cout ? j->bias[co] :
-          0.0f);
+      __m512 b = bias_lanes (j->bias, co, s->cout);
 #pragma GCC unroll 8
-      for (int v = 0; v < nv; v++) {
-        __m512 d = _mm512_sub_ps (acc[c][v], b);
-        sums[2 * co] = _mm512_add_ps (sums[2 * co], d);
-        sums[2 * co + 1] = _mm512_fmadd_ps (d, d, sums[2 * co + 1]);
-      }
+      for (int v = 0; v < nv; v++)
+        add_to_sums (sums, co, _mm512_sub_ps (acc[c][v], b));
     }
 #pragma GCC unroll 8
   for (int c = 0; c < CNCO; c++) {
