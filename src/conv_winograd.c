@@ -198,6 +198,10 @@ dm_stride (const CgConvShape * s, int ntp)
  * 640x480) streamed them through L3 twice; with 256 channels U itself
  * no longer fits, and the whole-image stages, which keep each U[e] hot
  * over all the tiles, stay the better order. ---- */
+/* Vectors of 16 tiles (1024 outputs) whose moments' float sums the
+ * output transform lets grow before it adds them up in double. */
+#define MOMENT_VECTORS 8
+
 #define FUSED_MAX_U_FLOATS ((gsize) 160 * 1024)
 
 gboolean

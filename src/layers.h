@@ -27,11 +27,11 @@ typedef struct
   int output_padding;
 } CgConvShape;
 
-/* A channel's count, mean and sum of squared deviations. The Winograd
- * output transform gathers them band by band as it writes the output,
- * while the values are in cache (each band's span in one shifted pass,
- * the bands merged as Chan, Golub and LeVeque do), so that the norm after
- * it need not read the whole tensor once more for them. */
+/* A channel's count, mean and sum of squared deviations. The
+ * convolution kernels gather them as they write their output (sums of
+ * their registers, or of the band they just wrote, merged as Chan, Golub
+ * and LeVeque do), so that the norm after them need not read the whole
+ * tensor once more for them. */
 typedef struct
 {
   double n, mean, m2;

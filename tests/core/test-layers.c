@@ -405,8 +405,10 @@ test_panels_vs_im2col (void)
 static void
 test_fast_vs_im2col (void)
 {
+  /* 48x100: Winograd bands of over 128 tiles, whose moments' float sums
+   * the output transform folds into double on the way */
   static const int sizes[][2] = { {5, 7}, {8, 8}, {9, 13}, {16, 12},
-  {2, 2}, {31, 6}, {9, 70}, {37, 40}
+  {2, 2}, {31, 6}, {9, 70}, {37, 40}, {48, 100}
   };
   GRand *rand = g_rand_new_with_seed (7);
 
@@ -470,7 +472,11 @@ test_fast_vs_im2col (void)
             cg_conv2d_winograd_moments_len (&s, h));
 
         /* the moments the output transform gathers, band by band: in
-         * one-row bands, then in the fused order */
+         * bands as large as the budget takes, in one-row bands, then in
+         * the fused order */
+        cg_conv2d_winograd_forward (got, in, prep, b, &s, h, w, scratch,
+            1 << 20, m);
+        assert_moments (what, m, got, s.cout, oh * ow);
         cg_conv2d_winograd_forward (got, in, prep, b, &s, h, w, scratch, 1,
             m);
         assert_moments (what, m, got, s.cout, oh * ow);
