@@ -393,10 +393,10 @@ winograd_adjoint_backward (float *dinput, const float *doutput,
     cg_parallel_for (s->cout, padded_channels, &pad_job);
   }
   if (cg_conv2d_winograd_fused_preferred (&a))
-    cg_conv2d_winograd_forward_fused (dpad, gpad, prepared, NULL, &a, ph,
+    cg_conv2d_winograd_forward_fused (dpad, gpad, NULL, prepared, NULL, &a, ph,
         pw, NULL);
   else
-    cg_conv2d_winograd_forward (dpad, gpad, prepared, NULL, &a, ph, pw,
+    cg_conv2d_winograd_forward (dpad, gpad, NULL, prepared, NULL, &a, ph, pw,
         scratch, col_cap, NULL);
   fold_padded (dinput, dpad, s->cin, h, w, 1, s->pad_mode);
 }
@@ -497,7 +497,7 @@ adjoint_backward (float *dinput, const float *doutput, const float *weight,
         wt[((gsize) ci * s->cout + co) * k * k + (k * k - 1 - t)] =
             weight[((gsize) co * s->cin + ci) * k * k + t];
   if (use_thin_adjoint (s))
-    cg_conv2d_thin_forward (dpad, doutput, wt, NULL, &a, oh, ow, FALSE,
+    cg_conv2d_thin_forward (dpad, doutput, NULL, wt, NULL, &a, oh, ow, FALSE,
         NULL, col);
   else
     cg_conv2d_forward (dpad, doutput, wt, NULL, &a, oh, ow, col, col_cap);

@@ -104,15 +104,6 @@ typedef struct
   int h, w;
 } SplitJob;
 
-/* d = ReLU (d * scale + offset), where the split row's values are in
- * cache. */
-CG_SIMD_CLONES static void
-norm_relu_span (float *d, int n, float scale, float offset)
-{
-  for (int i = 0; i < n; i++)
-    d[i] = MAX (d[i] * scale + offset, 0.0f);
-}
-
 /* Rows [begin, end) of the split input, over channels x padded rows:
  * phase r of padded row py holds input columns r - pad, r - pad + stride,
  * ..., reflected or zero outside the image. */
@@ -150,7 +141,7 @@ split_rows (gpointer data, int begin, int end)
           lo = MIN ((MAX (pad - r, 0) + st - 1) / st, pws);
           hi = CLAMP ((w + pad - r + st - 1) / st, lo, pws);
         }
-        norm_relu_span (dr + lo, hi - lo, scale, offset);
+        cg_norm_relu_span (dr + lo, hi - lo, scale, offset);
       }
     }
   }

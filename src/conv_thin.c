@@ -125,6 +125,7 @@ typedef struct
 {
   float *out;
   const float *in, *weight, *bias;
+  const CgMoments *in_norm;
   const CgConvShape *s;
   int h, w, oh, ow, task_rows;
   gboolean tanh;
@@ -179,22 +180,31 @@ thin_task_rows (const ThinForward * j, int task)
   return t;
 }
 
-/* Padded input row py of every channel into its ring slot py % k. */
+/* Padded input row py of every channel into its ring slot py % k, the
+ * input norm applied as it is copied (a zero padding left zero). */
 static void
 thin_ring_load (const ThinForward * j, ThinRows * t, int py)
 {
   const CgConvShape *s = j->s;
   gsize rl = ring_row_floats (s, j->w);
   int iy = py - s->pad, pw = j->w + 2 * s->pad;
+  gboolean zero_pad = s->pad_mode == CG_PAD_ZERO;
 
   for (int ci = 0; ci < s->cin; ci++) {
     float *row = t->ring + ((gsize) ci * s->k + py % s->k) * rl;
-    if ((iy < 0 || iy >= j->h) && s->pad_mode == CG_PAD_ZERO)
+    float scale, offset;
+    if ((iy < 0 || iy >= j->h) && zero_pad) {
       memset (row, 0, sizeof (float) * pw);
-    else
-      cg_gather_span (row, j->in + ((gsize) ci * j->h +
-              cg_reflect_index (iy, j->h)) * j->w, j->w, 0, pw, 1, -s->pad,
-          s->pad_mode);
+      continue;
+    }
+    cg_gather_span (row, j->in + ((gsize) ci * j->h +
+            cg_reflect_index (iy, j->h)) * j->w, j->w, 0, pw, 1, -s->pad,
+        s->pad_mode);
+    if (j->in_norm) {
+      cg_moments_coeffs (&j->in_norm[ci], &scale, &offset);
+      cg_norm_relu_span (row + (zero_pad ? s->pad : 0),
+          zero_pad ? j->w : pw, scale, offset);
+    }
   }
 }
 
@@ -294,9 +304,10 @@ cg_conv2d_thin_moments_len (const CgConvShape * s, int h)
 }
 
 void
-cg_conv2d_thin_forward (float *out, const float *in, const float *weight,
-    const float *bias, const CgConvShape * s, int h, int w, gboolean tanh,
-    CgMoments * moments, float *scratch)
+cg_conv2d_thin_forward (float *out, const float *in,
+    const CgMoments * in_norm, const float *weight, const float *bias,
+    const CgConvShape * s, int h, int w, gboolean tanh, CgMoments * moments,
+    float *scratch)
 {
   int oh, ow, tasks, task_rows;
   ThinForward job;
@@ -309,8 +320,8 @@ cg_conv2d_thin_forward (float *out, const float *in, const float *weight,
   task_rows = (oh + tasks - 1) / tasks;
   tasks = (oh + task_rows - 1) / task_rows;
   job = (ThinForward) {
-  out, in, weight, bias, s, h, w, oh, ow, task_rows, tanh, moments,
-        scratch};
+  out, in, weight, bias, in_norm, s, h, w, oh, ow, task_rows, tanh,
+        moments, scratch};
   cg_parallel_for (tasks, CG_CPU_KERNEL (thin_rows_v8, thin_rows_v16), &job);
   if (moments)
     cg_moments_reduce (moments, moments, tasks, s->cout);

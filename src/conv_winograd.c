@@ -230,6 +230,7 @@ typedef struct
   int h, w, tiles_x, ty0, ty1;
   gsize cstride, pstride, estride;      /* V's layout; dM's: no pstride */
   CgMoments *moments;           /* the output's, per channel, or NULL */
+  const CgMoments *in_norm;     /* the input's norm + ReLU, or NULL */
 } TransformJob;
 
 /* Padded row `py` (reflect or zero; zero past the padded edge) into `dst`
@@ -256,6 +257,25 @@ padded_row (float *dst, const float *plane, const CgConvShape * s, int h,
   for (int px = s->pad + w; px < pw; px++)
     dst[px] = px >= w + 2 * s->pad || s->pad_mode == CG_PAD_ZERO ? 0.0f :
         src[cg_reflect_index (px - s->pad, w)];
+}
+
+/* The input norm on padded row `py` as padded_row wrote it: on the
+ * image's values and their reflections, not on zero padding or what
+ * lies past the padded edge. */
+static void
+norm_padded_row (float *row, const CgConvShape * s, int h, int w, int py,
+    int pw, float scale, float offset)
+{
+  int iy = py - s->pad, lo = 0, hi = MIN (w + 2 * s->pad, pw);
+
+  if (py >= h + 2 * s->pad || ((iy < 0 || iy >= h)
+          && s->pad_mode == CG_PAD_ZERO))
+    return;
+  if (s->pad_mode == CG_PAD_ZERO) {
+    lo = MIN (s->pad, pw);
+    hi = MIN (s->pad + w, pw);
+  }
+  cg_norm_relu_span (row + lo, hi - lo, scale, offset);
 }
 
 /* B^T x along one direction: six vectors in, six out. */
@@ -398,6 +418,7 @@ typedef struct
   int h, w, tiles_y, tiles_x, band;
   CgParallelFunc input_transform, output_transform;
   CgMoments *moments;           /* [band][cout], or NULL */
+  const CgMoments *in_norm;
 } FusedJob;
 
 /* Bands [b0, b1), each through the three stages in this thread's
@@ -418,11 +439,11 @@ fused_bands (gpointer data, int b0, int b1)
     float *m = base + transform_rows_floats (txp, ntp);
     float *v = m + plane;
     TransformJob in_job = { v, j->in, NULL, s, j->h, j->w, j->tiles_x, ty0,
-      ty1, CG_GEMM_NR, (gsize) s->cin * CG_GEMM_NR, plane, NULL
+      ty1, CG_GEMM_NR, (gsize) s->cin * CG_GEMM_NR, plane, NULL, j->in_norm
     };
     TransformJob out_job = { j->out, m, j->bias, s, j->h, j->w, j->tiles_x,
       ty0, ty1, 0, 0, plane,
-      j->moments ? j->moments + (gsize) b * s->cout : NULL
+      j->moments ? j->moments + (gsize) b * s->cout : NULL, NULL
     };
     GemmSet gemms = { j->prepared, v, m, s,
       cg_gemm_packed_a_floats (s->cout, s->cin), plane, plane, ntp
@@ -443,15 +464,15 @@ cg_conv2d_winograd_moments_len (const CgConvShape * s, int h)
 
 void
 cg_conv2d_winograd_forward_fused (float *out, const float *in,
-    const float *prepared, const float *bias, const CgConvShape * s, int h,
-    int w, CgMoments * moments)
+    const CgMoments * in_norm, const float *prepared, const float *bias,
+    const CgConvShape * s, int h, int w, CgMoments * moments)
 {
   int tiles_y = (h + OT - 1) / OT, tiles_x = (w + OT - 1) / OT;
   int rows = fused_band_rows (tiles_y, tiles_x);
   int bands = (tiles_y + rows - 1) / rows;
   FusedJob job = { out, in, prepared, bias, s, h, w, tiles_y, tiles_x, rows,
     CG_CPU_KERNEL (input_transform8, input_transform16),
-    CG_CPU_KERNEL (output_transform8, output_transform16), moments
+    CG_CPU_KERNEL (output_transform8, output_transform16), moments, in_norm
   };
 
   g_return_if_fail (s->k == 3 && s->stride == 1 && s->pad == 1);
@@ -462,8 +483,9 @@ cg_conv2d_winograd_forward_fused (float *out, const float *in,
 
 void
 cg_conv2d_winograd_forward (float *out, const float *in,
-    const float *prepared, const float *bias, const CgConvShape * s, int h,
-    int w, float *scratch, gsize budget, CgMoments * moments)
+    const CgMoments * in_norm, const float *prepared, const float *bias,
+    const CgConvShape * s, int h, int w, float *scratch, gsize budget,
+    CgMoments * moments)
 {
   int tiles_y = (h + OT - 1) / OT, tiles_x = (w + OT - 1) / OT;
   int band = band_tile_rows (s, tiles_y, tiles_x, budget);
@@ -482,10 +504,10 @@ cg_conv2d_winograd_forward (float *out, const float *in,
     float *v = scratch;
     float *m = scratch + E * vplane;
     TransformJob in_job = { v, in, NULL, s, h, w, tiles_x, ty0, ty1,
-      CG_GEMM_NR, (gsize) s->cin * CG_GEMM_NR, vplane, NULL
+      CG_GEMM_NR, (gsize) s->cin * CG_GEMM_NR, vplane, NULL, in_norm
     };
     TransformJob out_job = { out, m, bias, s, h, w, tiles_x, ty0, ty1, 0, 0,
-      mplane, moments ? moments + (gsize) (ty0 / band) * s->cout : NULL
+      mplane, moments ? moments + (gsize) (ty0 / band) * s->cout : NULL, NULL
     };
     GemmSet gemms = { prepared, v, m, s, uplane, vplane, mplane, ntp };
 
@@ -631,10 +653,10 @@ cg_conv2d_winograd_wgrad (float *dweight, const float *doutput,
     float *v = bandbuf;
     float *dm = v + E * vstride;
     TransformJob in_job = { v, in, NULL, s, h, w, tiles_x, ty0, ty1,
-      ld, CG_GEMM_NR, vstride, NULL
+      ld, CG_GEMM_NR, vstride, NULL, NULL
     };
     TransformJob grad_job = { dm, doutput, NULL, s, h, w, tiles_x, ty0, ty1,
-      ld, 0, dmstride, NULL
+      ld, 0, dmstride, NULL, NULL
     };
     WgradJob gemms = { dm, v, du, dweight, s, ld, vstride, dmstride, ntp,
       ty0 == 0

@@ -59,29 +59,42 @@ lane_mask (int lo, int hi)
  * the padded edge), loaded straight from the image row `src`. Copying
  * the row into a buffer first cost more than the transform: the
  * deinterleave's vector loads straddled the copy's stores and waited for
- * them to retire. */
+ * them to retire. With `norm`, the image's values (reflections included)
+ * are taken as ReLU (x * scale + offset). */
 static inline __attribute__ ((always_inline, target ("avx512f")))
 __m512
-padded_chunk (const float *src, int w, gboolean reflect, int px0)
+padded_chunk (const float *src, int w, gboolean reflect, int px0,
+    gboolean norm, __m512 scale, __m512 offset)
 {
   int lo, hi, l;
+  __mmask16 real;
   __m512 v;
 
-  if (px0 >= 1 && px0 + 16 <= w + 1)
-    return _mm512_loadu_ps (src + px0 - 1);
+  if (px0 >= 1 && px0 + 16 <= w + 1) {
+    v = _mm512_loadu_ps (src + px0 - 1);
+    return norm ? _mm512_max_ps (_mm512_fmadd_ps (v, scale, offset),
+        _mm512_setzero_ps ()) : v;
+  }
   lo = MAX (0, 1 - px0);
   hi = CLAMP (w + 1 - px0, 0, 16);
-  v = _mm512_maskz_loadu_ps (lane_mask (lo, hi), src + px0 - 1);
+  real = lane_mask (lo, hi);
+  v = _mm512_maskz_loadu_ps (real, src + px0 - 1);
   if (reflect) {
-    if (px0 == 0)
+    if (px0 == 0) {
       v = _mm512_mask_mov_ps (v, 1,
           _mm512_set1_ps (src[cg_reflect_index (-1, w)]));
+      real |= 1;
+    }
     l = w + 1 - px0;
-    if (l >= 0 && l < 16)
+    if (l >= 0 && l < 16) {
       v = _mm512_mask_mov_ps (v, (__mmask16) (1u << l),
           _mm512_set1_ps (src[cg_reflect_index (w, w)]));
+      real |= (__mmask16) (1u << l);
+    }
   }
-  return v;
+  /* the zero padding and what lies past the padded edge stay zero */
+  return norm ? _mm512_maskz_max_ps (real, _mm512_fmadd_ps (v, scale,
+          offset), _mm512_setzero_ps ()) : v;
 }
 
 /* The tiles t .. t + n - 1 of a band (txp per tile row, the last of each
@@ -229,6 +242,17 @@ INPUT_TRANSFORM (gpointer data, int ci0, int ci1)
   for (int ci = ci0; ci < ci1; ci++) {
     const float *plane = j->src + (gsize) ci * h * w;
     float *v = j->buf + (gsize) ci * j->cstride;
+    float scale = 1.0f, offset = 0.0f;
+#if VW == 16
+    __m512 vscale, voffset;
+#endif
+
+    if (j->in_norm)
+      cg_moments_coeffs (&j->in_norm[ci], &scale, &offset);
+#if VW == 16
+    vscale = _mm512_set1_ps (scale);
+    voffset = _mm512_set1_ps (offset);
+#endif
 
     for (int ty = j->ty0; ty < j->ty1; ty++)
       for (int r = 0; r < T; r++) {
@@ -247,13 +271,15 @@ INPUT_TRANSFORM (gpointer data, int ci0, int ci1)
         for (int tx = 0; tx < txp; tx += 16) {
           __m512 a[4];
           for (int k = 0; k < 4; k++)
-            a[k] = src ? padded_chunk (src, w, reflect, OT * tx + 16 * k) :
-                _mm512_setzero_ps ();
+            a[k] = src ? padded_chunk (src, w, reflect, OT * tx + 16 * k,
+                j->in_norm != NULL, vscale, voffset) : _mm512_setzero_ps ();
           deinterleave4x16 (a[0], a[1], a[2], a[3], q0 + tx, q1 + tx,
               q2 + tx, q3 + tx);
         }
 #else
         padded_row (row, plane, s, h, w, ty * OT + r, pw);
+        if (j->in_norm)
+          norm_padded_row (row, s, h, w, ty * OT + r, pw, scale, offset);
         for (int tx = 0; tx < txp; tx++) {
           q0[tx] = row[OT * tx];
           q1[tx] = row[OT * tx + 1];

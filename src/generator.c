@@ -94,7 +94,9 @@ struct _CgGenerator
   int pw, ph;
   CgArena arena;
   gsize slot[N_SLOTS];
-  CgMoments *moments;           /* a layer's output moments, in parts */
+  /* a layer's output moments, in parts: layer i's in moments[i % 2],
+   * where layer i + 1 reads them as it writes its own */
+  CgMoments *moments[2];
 };
 
 static void
@@ -342,7 +344,8 @@ cg_generator_free (CgGenerator * gen)
   if (!gen)
     return;
   cg_arena_clear (&gen->arena);
-  g_free (gen->moments);
+  g_free (gen->moments[0]);
+  g_free (gen->moments[1]);
   cg_pool_free (gen->pool);
   for (int i = 0; i < gen->n_layers; i++)
     g_free (gen->layers[i].prepared);
@@ -439,18 +442,42 @@ layer_moments (const Layer * l)
   return 0;
 }
 
-/* Layer i's norm and ReLU left to the next layer, a direct stride-2
- * convolution, which applies them as it splits its input: one pass over
- * the activation fewer (ngf 16 at 640x480: two passes of 4.9M and 2.5M
- * values). */
+/* Whether layer i's output is read after layer i + 1 (as a residual)
+ * before it is overwritten. */
+static gboolean
+read_later (const CgGenerator * gen, int i)
+{
+  Slot d = gen->layers[i].dst;
+
+  for (int j = i + 1; j < gen->n_layers; j++) {
+    const Layer *l = &gen->layers[j];
+    gboolean adds = l->post == POST_IN_ADD || l->post == POST_ADD;
+    if ((j > i + 1 && l->src == d) || (adds && l->residual == d))
+      return TRUE;
+    if (l->dst == d)
+      return FALSE;
+  }
+  return FALSE;
+}
+
+/* Layer i's norm and ReLU left to the next layer, which applies them as
+ * it copies its input rows (the stride-2 convolutions' split, the
+ * Winograd input transform, the thin kernel's ring): one pass over the
+ * activation fewer, where nothing else reads it (ngf 16 at 640x480: the
+ * down- and upsampling's 4.9M, 2.5M and 4.9M values, and each residual
+ * block's middle 1.2M). */
 static gboolean
 norm_deferred (const CgGenerator * gen, int i)
 {
-  const Layer *l = &gen->layers[i];
+  const Layer *l = &gen->layers[i], *next = l + 1;
 
   return l->post == POST_IN_RELU && layer_moments (l)
-      && i + 1 < gen->n_layers && l[1].op == OP_CONV
-      && l[1].path == CG_CONV_PATH_DIRECT && l[1].src == l->dst;
+      && i + 1 < gen->n_layers && next->op == OP_CONV
+      && next->src == l->dst && !read_later (gen, i)
+      && (next->path == CG_CONV_PATH_DIRECT
+      || next->path == CG_CONV_PATH_WINOGRAD
+      || next->path == CG_CONV_PATH_WINOGRAD_FUSED
+      || next->path == CG_CONV_PATH_THIN);
 }
 
 static void
@@ -522,10 +549,12 @@ cg_generator_prepare (CgGenerator * gen, int width, int height,
 
   gen->thread_floats = thread;
   gen->threads_ready = FALSE;
-  g_free (gen->moments);
-  gen->moments = moments ? g_try_new (CgMoments, moments) : NULL;
+  for (int k = 0; k < 2; k++) {
+    g_free (gen->moments[k]);
+    gen->moments[k] = moments ? g_try_new (CgMoments, moments) : NULL;
+  }
   if (!cg_arena_reserve (&gen->arena, total)
-      || (moments && !gen->moments)) {
+      || (moments && (!gen->moments[0] || !gen->moments[1]))) {
     gen->width = gen->height = 0;
     g_set_error (error, CG_ERROR, CG_ERROR_NO_MEMORY,
         "frame size %dx%d: no memory for the %" G_GSIZE_FORMAT
@@ -577,12 +606,11 @@ run_layer (CgGenerator * gen, const Layer * l)
   float *dst = slot_ptr (gen, l->dst);
   float *col = slot_ptr (gen, SLOT_COL);
   int hw = l->out_h * l->out_w;
-  CgMoments *moments = layer_moments (l) ? gen->moments : NULL;
   int i = (int) (l - gen->layers);
-  /* the layer before left its norm to this one: its moments, read
-   * before this layer's own overwrite them */
+  CgMoments *moments = layer_moments (l) ? gen->moments[i % 2] : NULL;
+  /* the layer before left its norm to this one */
   const CgMoments *in_norm = i > 0 && norm_deferred (gen, i - 1) ?
-      gen->moments : NULL;
+      gen->moments[(i - 1) % 2] : NULL;
 
   if (l->path == CG_CONV_PATH_DIRECT && l->op == OP_CONV_T)
     cg_conv_transpose2d_direct_forward (dst, src, l->prepared, l->bias,
@@ -597,14 +625,14 @@ run_layer (CgGenerator * gen, const Layer * l)
     cg_conv_transpose2d_forward (dst, src, l->weight, l->bias, &l->shape,
         l->in_h, l->in_w, col, COL_BUDGET);
   else if (l->path == CG_CONV_PATH_WINOGRAD_FUSED)
-    cg_conv2d_winograd_forward_fused (dst, src, l->prepared, l->bias,
-        &l->shape, l->in_h, l->in_w, moments);
+    cg_conv2d_winograd_forward_fused (dst, src, in_norm, l->prepared,
+        l->bias, &l->shape, l->in_h, l->in_w, moments);
   else if (l->path == CG_CONV_PATH_WINOGRAD)
-    cg_conv2d_winograd_forward (dst, src, l->prepared, l->bias, &l->shape,
-        l->in_h, l->in_w, col, COL_BUDGET, moments);
+    cg_conv2d_winograd_forward (dst, src, in_norm, l->prepared, l->bias,
+        &l->shape, l->in_h, l->in_w, col, COL_BUDGET, moments);
   else if (l->path == CG_CONV_PATH_THIN)
-    cg_conv2d_thin_forward (dst, src, l->weight, l->bias, &l->shape,
-        l->in_h, l->in_w, l->post == POST_TANH, moments, col);
+    cg_conv2d_thin_forward (dst, src, in_norm, l->weight, l->bias,
+        &l->shape, l->in_h, l->in_w, l->post == POST_TANH, moments, col);
   else
     cg_conv2d_panels_forward (dst, src, l->prepared, l->bias, &l->shape,
         l->in_h, l->in_w, col);

@@ -110,6 +110,13 @@ cg_moments_reduce (CgMoments * out, const CgMoments * parts, int n_parts,
   }
 }
 
+CG_SIMD_CLONES void
+cg_norm_relu_span (float *x, int n, float scale, float offset)
+{
+  for (int i = 0; i < n; i++)
+    x[i] = MAX (x[i] * scale + offset, 0.0f);
+}
+
 /* y = (x - mean) * rstd = x * scale + offset */
 void
 cg_moments_coeffs (const CgMoments * m, float *scale, float *offset)

@@ -48,6 +48,12 @@ void cg_moments_coeffs (const CgMoments * m, float *scale, float *offset);
  * parts). */
 void cg_moments_reduce (CgMoments * out, const CgMoments * parts,
     int n_parts, int c);
+/* x = ReLU (x * scale + offset) over n values: the norm of the layer
+ * before, applied by a convolution as it copies its input rows. The
+ * convolutions that take `in_norm` (the input channels' moments, or
+ * NULL) read each input value as ReLU (InstanceNorm (x)) that way,
+ * padding zeros left zero, so that the norm is not a pass of its own. */
+void cg_norm_relu_span (float *x, int n, float scale, float offset);
 
 /* How many rows of `rows` fit a column buffer of `budget` floats when
  * each takes rows_k * width floats: at least one, at most all. */
@@ -93,8 +99,9 @@ void cg_conv2d_forward (float *out, const float *in, const float *weight,
 gsize cg_conv2d_thin_scratch_floats (const CgConvShape * s, int h, int w);
 gsize cg_conv2d_thin_moments_len (const CgConvShape * s, int h);
 void cg_conv2d_thin_forward (float *out, const float *in,
-    const float *weight, const float *bias, const CgConvShape * s, int h,
-    int w, gboolean tanh, CgMoments * moments, float *scratch);
+    const CgMoments * in_norm, const float *weight, const float *bias,
+    const CgConvShape * s, int h, int w, gboolean tanh, CgMoments * moments,
+    float *scratch);
 /* Stride 1, padding as above and at most 4 channels in or out: where
  * these kernels beat im2col (the generator's, the trainer's and the
  * backward's choice). */
@@ -125,16 +132,17 @@ gsize cg_conv2d_winograd_thread_floats (const CgConvShape * s, int h,
  * hold the output channels' moments. */
 gsize cg_conv2d_winograd_moments_len (const CgConvShape * s, int h);
 void cg_conv2d_winograd_forward (float *out, const float *in,
-    const float *prepared, const float *bias, const CgConvShape * s, int h,
-    int w, float *scratch, gsize budget, CgMoments * moments);
+    const CgMoments * in_norm, const float *prepared, const float *bias,
+    const CgConvShape * s, int h, int w, float *scratch, gsize budget,
+    CgMoments * moments);
 /* The same products in another order: each thread takes bands of tile
  * rows through all three stages in its own scratch (_thread_floats),
  * none shared. Faster where the transformed weights fit in L2 beside a
  * band, which _fused_preferred tells. */
 gboolean cg_conv2d_winograd_fused_preferred (const CgConvShape * s);
 void cg_conv2d_winograd_forward_fused (float *out, const float *in,
-    const float *prepared, const float *bias, const CgConvShape * s, int h,
-    int w, CgMoments * moments);
+    const CgMoments * in_norm, const float *prepared, const float *bias,
+    const CgConvShape * s, int h, int w, CgMoments * moments);
 
 /* conv_panels.c: convolutions (any k, stride, padding) and transposed
  * convolutions (phase by phase) as GEMMs over column blocks gathered
@@ -148,10 +156,8 @@ gsize cg_conv2d_panels_thread_floats (const CgConvShape * s);
 /* The shared scratch: the input padded and split by column phase
  * (cg_conv2d_split_input): padded row py of channel ci at row ci * (h + 2
  * pad) + py, each row its stride phases of cg_conv2d_split_width floats,
- * phase r holding the padded row's columns r, r + stride, ... With
- * `in_norm` (the input channels' moments, or NULL), each input value is
- * taken as ReLU (InstanceNorm (x)): the norm of the layer before, applied
- * here rather than in a pass of its own. */
+ * phase r holding the padded row's columns r, r + stride, ..., and
+ * `in_norm` applied as it is split. */
 gsize cg_conv2d_panels_scratch_floats (const CgConvShape * s, int h, int w);
 int cg_conv2d_split_width (const CgConvShape * s, int w);
 void cg_conv2d_split_input (float *split, const float *in,
@@ -197,8 +203,6 @@ gboolean cg_conv2d_direct_preferred (const CgConvShape * s);
 gsize cg_conv2d_direct_prepared_floats (const CgConvShape * s);
 void cg_conv2d_direct_prepare (float *prepared, const float *weight,
     const CgConvShape * s);
-/* `in_norm` as for cg_conv2d_split_input (it may be `moments`: it is
- * read first). */
 gsize cg_conv2d_direct_moments_len (const CgConvShape * s, int h);
 void cg_conv2d_direct_forward (float *out, const float *in,
     const CgMoments * in_norm, const float *prepared, const float *bias,

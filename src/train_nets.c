@@ -564,13 +564,13 @@ cg_tape_forward (CgTape * t, const CgTrainNet * net, const float *input)
           l->in_w, col, COL_BUDGET);
     else if (l->path == PATH_WINOGRAD
         && cg_conv2d_winograd_fused_preferred (&l->shape))
-      cg_conv2d_winograd_forward_fused (pre, in, net->wino + l->wino_fwd,
+      cg_conv2d_winograd_forward_fused (pre, in, NULL, net->wino + l->wino_fwd,
           bias, &l->shape, l->in_h, l->in_w, NULL);
     else if (l->path == PATH_WINOGRAD)
-      cg_conv2d_winograd_forward (pre, in, net->wino + l->wino_fwd, bias,
+      cg_conv2d_winograd_forward (pre, in, NULL, net->wino + l->wino_fwd, bias,
           &l->shape, l->in_h, l->in_w, col, COL_BUDGET, NULL);
     else if (l->path == PATH_THIN)
-      cg_conv2d_thin_forward (pre, in, weight, bias, &l->shape, l->in_h,
+      cg_conv2d_thin_forward (pre, in, NULL, weight, bias, &l->shape, l->in_h,
           l->in_w, FALSE, NULL, col);
     else
       cg_conv2d_forward (pre, in, weight, bias, &l->shape, l->in_h, l->in_w,

@@ -119,10 +119,10 @@ test_fast_path (gconstpointer data)
 
     if (winograd) {
       cg_conv2d_winograd_prepare (prep, w, &c->shape);
-      cg_conv2d_winograd_forward (got, in, prep, b, &c->shape, is[1], is[2],
-          scratch, budget, NULL);
+      cg_conv2d_winograd_forward (got, in, NULL, prep, b, &c->shape, is[1],
+          is[2], scratch, budget, NULL);
     } else {
-      cg_conv2d_thin_forward (got, in, w, b, &c->shape, is[1], is[2],
+      cg_conv2d_thin_forward (got, in, NULL, w, b, &c->shape, is[1], is[2],
           FALSE, NULL, scratch);
     }
     g_snprintf (what, sizeof what, "%s %s (budget %" G_GSIZE_FORMAT ")",
@@ -132,8 +132,8 @@ test_fast_path (gconstpointer data)
   }
   if (winograd) {
     memset (got, 0, n_out * sizeof (float));
-    cg_conv2d_winograd_forward_fused (got, in, prep, b, &c->shape, is[1],
-        is[2], NULL);
+    cg_conv2d_winograd_forward_fused (got, in, NULL, prep, b, &c->shape,
+        is[1], is[2], NULL);
     assert_close ("winograd fused", got, want, n_out, TOL);
   }
   g_free (in);
@@ -280,6 +280,48 @@ assert_moments (const char *what, const CgMoments * m, const float *planes,
   }
 }
 
+/* A fast path given the input's moments (`in_norm`) against im2col on
+ * ReLU (InstanceNorm (in)): the norm of the layer before, applied as the
+ * input rows are copied, padding zeros left zero. Winograd in large and
+ * one-row bands and fused, or the thin kernel, as s->k says. */
+static void
+check_in_norm (const char *shape, const float *in, const float *wt,
+    const float *b, const float *prep, const CgConvShape * s, int h, int w,
+    float *want, float *got, float *scratch)
+{
+  CgMoments *m = g_new (CgMoments, s->cin);
+  float *normed = g_new (float, (gsize) s->cin * h * w);
+  int oh, ow;
+  gsize n_out;
+  char what[128];
+
+  cg_conv2d_out_size (s, h, w, &oh, &ow);
+  n_out = (gsize) s->cout * oh * ow;
+  for (int ci = 0; ci < s->cin; ci++)
+    cg_moments_of_span (&m[ci], in + (gsize) ci * h * w, (gsize) h * w);
+  cg_instance_norm_relu_apply (normed, in, m, s->cin, h * w);
+  cg_conv2d_forward (want, normed, wt, b, s, h, w, scratch, 1 << 20);
+  if (s->k == 3) {
+    for (int one_row = 0; one_row < 2; one_row++) {
+      cg_conv2d_winograd_forward (got, in, m, prep, b, s, h, w, scratch,
+          one_row ? 1 : 1 << 20, NULL);
+      g_snprintf (what, sizeof what, "%s in_norm, %s bands", shape,
+          one_row ? "one-row" : "large");
+      assert_close_scaled (what, got, want, n_out, 1e-5);
+    }
+    memset (got, 0, n_out * sizeof (float));
+    cg_conv2d_winograd_forward_fused (got, in, m, prep, b, s, h, w, NULL);
+    g_snprintf (what, sizeof what, "%s in_norm, fused", shape);
+  } else {
+    cg_conv2d_thin_forward (got, in, m, wt, b, s, h, w, FALSE, NULL,
+        scratch);
+    g_snprintf (what, sizeof what, "%s in_norm", shape);
+  }
+  assert_close_scaled (what, got, want, n_out, 1e-5);
+  g_free (normed);
+  g_free (m);
+}
+
 /* The panel paths against im2col/col2im on random shapes: blocks that
  * span several output rows and end mid-row, several blocks per layer,
  * stride 1 and 2, both paddings, transposed with odd sizes, and a 7x7
@@ -421,7 +463,7 @@ test_fast_vs_im2col (void)
       gsize n_in, n_out;
       gsize n_w;
       float *in, *wt, *b, *want, *got, *prep, *scratch;
-      char what[96];
+      char what[96], shape[96];
 
       if (variant == 2) {       /* the thin path's 7x7, in and out layers */
         s.k = 7;
@@ -455,15 +497,16 @@ test_fast_vs_im2col (void)
       cg_conv2d_forward (want, in, wt, b, &s, h, w, scratch, 1 << 20);
       if (s.k == 3) {
         cg_conv2d_winograd_prepare (prep, wt, &s);
-        cg_conv2d_winograd_forward (got, in, prep, b, &s, h, w, scratch,
+        cg_conv2d_winograd_forward (got, in, NULL, prep, b, &s, h, w, scratch,
             1 << 20, NULL);
       } else {
-        cg_conv2d_thin_forward (got, in, wt, b, &s, h, w, FALSE, NULL,
+        cg_conv2d_thin_forward (got, in, NULL, wt, b, &s, h, w, FALSE, NULL,
             scratch);
       }
       g_snprintf (what, sizeof what, "%s %dx%d %d->%d %s pad %d",
           s.k == 3 ? "winograd" : "thin", w, h, s.cin, s.cout,
           s.pad_mode == CG_PAD_ZERO ? "zero" : "reflect", s.pad);
+      g_strlcpy (shape, what, sizeof shape);
       /* Winograd's error grows with the values (its transforms scale by
        * up to 8 and 1/24) */
       assert_close_scaled (what, got, want, n_out, 1e-5);
@@ -474,14 +517,14 @@ test_fast_vs_im2col (void)
         /* the moments the output transform gathers, band by band: in
          * bands as large as the budget takes, in one-row bands, then in
          * the fused order */
-        cg_conv2d_winograd_forward (got, in, prep, b, &s, h, w, scratch,
+        cg_conv2d_winograd_forward (got, in, NULL, prep, b, &s, h, w, scratch,
             1 << 20, m);
         assert_moments (what, m, got, s.cout, oh * ow);
-        cg_conv2d_winograd_forward (got, in, prep, b, &s, h, w, scratch, 1,
-            m);
+        cg_conv2d_winograd_forward (got, in, NULL, prep, b, &s, h, w, scratch,
+            1, m);
         assert_moments (what, m, got, s.cout, oh * ow);
         memset (got, 0, n_out * sizeof (float));
-        cg_conv2d_winograd_forward_fused (got, in, prep, b, &s, h, w, m);
+        cg_conv2d_winograd_forward_fused (got, in, NULL, prep, b, &s, h, w, m);
         g_strlcat (what, " fused", sizeof what);
         assert_close_scaled (what, got, want, n_out, 1e-5);
         assert_moments (what, m, got, s.cout, oh * ow);
@@ -492,13 +535,14 @@ test_fast_vs_im2col (void)
 
         /* the moments the thin kernel gathers row by row (the last
          * vector of a row overlaps the one before: counted once) */
-        cg_conv2d_thin_forward (got, in, wt, b, &s, h, w, FALSE, m,
+        cg_conv2d_thin_forward (got, in, NULL, wt, b, &s, h, w, FALSE, m,
             scratch);
         g_strlcat (what, " moments", sizeof what);
         assert_close_scaled (what, got, want, n_out, 1e-5);
         assert_moments (what, m, got, s.cout, oh * ow);
         g_free (m);
       }
+      check_in_norm (shape, in, wt, b, prep, &s, h, w, want, got, scratch);
       g_free (in);
       g_free (wt);
       g_free (b);

@@ -1,6 +1,8 @@
 /* The thread pool (src/parallel.c): every index of a job runs exactly
- * once, each_thread runs once on every thread, and long runs of short
- * jobs (thousands of generations of the ticket) lose nothing. */
+ * once, each_thread runs once on every thread, with two threads the
+ * caller runs the front of every job and the worker the back, and long
+ * runs of short jobs (thousands of generations of the ranges) lose
+ * nothing. */
 #include "parallel.h"
 
 #include <glib.h>
@@ -18,15 +20,15 @@ count (gpointer data, int begin, int end)
     g_atomic_int_inc (&j->hits[i]);
 }
 
-/* [0, n) over pools of 1, 2 and 4 threads, in 1 or 4 pieces a thread or
- * as many as asked for, which past 65535 the ticket cannot count */
+/* [0, n) over pools of 1 to 4 threads, in 1 or 4 pieces a thread or as
+ * many as asked for, which past 65535 a range cannot count */
 static void
 test_cover (void)
 {
   static const int sizes[] = { 1, 2, 3, 7, 8, 9, 100, 1000, 70000 };
   static const int per_thread[] = { 1, 4, 100000 };
 
-  for (int threads = 1; threads <= 4; threads *= 2) {
+  for (int threads = 1; threads <= 4; threads++) {
     CgPool *pool = cg_pool_new (threads);
     cg_pool_push (pool);
     for (guint s = 0; s < G_N_ELEMENTS (sizes); s++)
@@ -74,6 +76,51 @@ test_each_thread (void)
   }
 }
 
+typedef struct
+{
+  GThread *caller;
+  gint *by_caller;              /* per index: 1 caller, 2 worker */
+} WhoJob;
+
+static void
+note_who (gpointer data, int begin, int end)
+{
+  const WhoJob *j = data;
+  for (int i = begin; i < end; i++)
+    g_atomic_int_set (&j->by_caller[i], g_thread_self () == j->caller ?
+        1 : 2);
+  g_usleep (50);
+}
+
+/* Two threads: whoever is faster, the caller's indices are a prefix and
+ * the worker's the rest, so that each thread works on the same part of
+ * consecutive layers. */
+static void
+test_locality (void)
+{
+  CgPool *pool = cg_pool_new (2);
+  int n = 256, worker_ran = 0;
+
+  cg_pool_push (pool);
+  for (int round = 0; round < 50; round++) {
+    WhoJob job = { g_thread_self (), g_new0 (gint, n) };
+    int switches = 0;
+    cg_parallel_for_pieces (n, round % 2 ? 4 : 64, note_who, &job);
+    for (int i = 0; i < n; i++) {
+      g_assert_cmpint (job.by_caller[i], !=, 0);
+      switches += i > 0 && job.by_caller[i] != job.by_caller[i - 1];
+    }
+    g_assert_cmpint (job.by_caller[0], ==, 1);
+    g_assert_cmpint (switches, <=, 1);
+    worker_ran += job.by_caller[n - 1] == 2;
+    g_free (job.by_caller);
+  }
+  /* the worker is awake and takes its share most of the time */
+  g_assert_cmpint (worker_ran, >, 25);
+  cg_pool_pop ();
+  cg_pool_free (pool);
+}
+
 /* 20000 short jobs back to back, with gaps longer than the idle spin
  * now and then (the workers fall asleep and must be woken) */
 static void
@@ -105,6 +152,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/parallel/cover", test_cover);
   g_test_add_func ("/parallel/each-thread", test_each_thread);
+  g_test_add_func ("/parallel/locality", test_locality);
   g_test_add_func ("/parallel/many-jobs", test_many_jobs);
   return g_test_run ();
 }
