@@ -313,8 +313,14 @@ direct_rows (gpointer data, int begin, int end)
  * the input split by column phase (conv_panels.c's split): output column
  * x takes padded columns 2x, 2x + 1, 2x + 2, that is phase 0 at x, phase
  * 1 at x and phase 0 at x + 1, three contiguous vectors per input row.
- * CNCO channels by NV vectors of 16 outputs in registers. ---- */
+ * CNCO channels by DNV vectors of 16 outputs in registers, one tap at a
+ * time. Measured alone at one thread (16 -> 32 at 640x480 and 32 -> 64 at
+ * 320x240, GMAC/s): 8 x 2 with the three taps of a row loaded together
+ * 55 and 61; one tap at a time 8 x 3 58-61 and 68-71, 8 x 2 56 and 62,
+ * 4 x 4 48 and 52, 4 x 6 50 and 55, 12 x 2 54 and 63, 16 x 1 51 and 59.
+ * In the frame, 32 -> 64 went 3.36 -> 2.99 ms. ---- */
 #define CNCO 8
+#define DNV 3
 
 gboolean
 cg_conv2d_direct_supported (const CgConvShape * s)
@@ -367,45 +373,45 @@ down_block (const DownJob * j, int oy, int g, int x0, __m512 * sums,
     const int nv)
 {
   const CgConvShape *s = j->s;
-  __m512 acc[CNCO][NV];
-  __mmask16 m[NV];
+  __m512 acc[CNCO][DNV];
+  __mmask16 m[DNV];
 
-#pragma GCC unroll 8
+#pragma GCC unroll 16
   for (int v = 0; v < nv; v++)
     m[v] = first_lanes (j->ow - (x0 + 16 * v));
-#pragma GCC unroll 8
+#pragma GCC unroll 16
   for (int c = 0; c < CNCO; c++) {
     int co = g * CNCO + c;
     __m512 b = bias_lanes (j->bias, co, s->cout);
-#pragma GCC unroll 8
+#pragma GCC unroll 16
     for (int v = 0; v < nv; v++)
       acc[c][v] = b;
   }
 
   for (int ci = 0; ci < s->cin; ci++) {
     const float *wg = j->prepared + ((gsize) g * s->cin + ci) * TAPS * CNCO;
-#pragma GCC unroll 8
+#pragma GCC unroll 16
     for (int ky = 0; ky < 3; ky++) {
       const float *r = j->split + ((gsize) ci * j->ph + 2 * oy + ky) * 2 *
           j->pws + x0;
-      const float *wk = wg + ky * 3 * CNCO;
-      __m512 p0[NV], p1[NV], p2[NV];
-#pragma GCC unroll 8
-      for (int v = 0; v < nv; v++) {
-        p0[v] = _mm512_maskz_loadu_ps (m[v], r + 16 * v);
-        p1[v] = _mm512_maskz_loadu_ps (m[v], r + j->pws + 16 * v);
-        p2[v] = _mm512_maskz_loadu_ps (m[v], r + 16 * v + 1);
-      }
-#pragma GCC unroll 8
-      for (int c = 0; c < CNCO; c++) {
-        __m512 w0 = _mm512_set1_ps (wk[0 * CNCO + c]);
-        __m512 w1 = _mm512_set1_ps (wk[1 * CNCO + c]);
-        __m512 w2 = _mm512_set1_ps (wk[2 * CNCO + c]);
-#pragma GCC unroll 8
+#pragma GCC unroll 16
+      for (int kx = 0; kx < 3; kx++) {
+        /* taps: phase 0 at x, phase 1 at x, phase 0 at x + 1 */
+        const float *src = kx == 0 ? r : kx == 1 ? r + j->pws : r + 1;
+        const float *wk = wg + (ky * 3 + kx) * CNCO;
+        __m512 in[DNV];
+#pragma GCC unroll 16
         for (int v = 0; v < nv; v++) {
-          acc[c][v] = _mm512_fmadd_ps (w0, p0[v], acc[c][v]);
-          acc[c][v] = _mm512_fmadd_ps (w1, p1[v], acc[c][v]);
-          acc[c][v] = _mm512_fmadd_ps (w2, p2[v], acc[c][v]);
+          in[v] = _mm512_maskz_loadu_ps (m[v], src + 16 * v);
+          /* in a register, not folded into each channel's FMA */
+          __asm__ ("":"+v" (in[v]));
+        }
+#pragma GCC unroll 16
+        for (int c = 0; c < CNCO; c++) {
+          __m512 wt = _mm512_set1_ps (wk[c]);
+#pragma GCC unroll 16
+          for (int v = 0; v < nv; v++)
+            acc[c][v] = _mm512_fmadd_ps (wt, in[v], acc[c][v]);
         }
       }
     }
@@ -414,20 +420,20 @@ down_block (const DownJob * j, int oy, int g, int x0, __m512 * sums,
   /* the row's sums about the bias for the norm's moments: lanes past
    * the row's end read zeros and hold the bias, adding nothing */
   if (sums)
-#pragma GCC unroll 8
+#pragma GCC unroll 16
     for (int c = 0; c < CNCO; c++) {
       int co = g * CNCO + c;
       __m512 b = bias_lanes (j->bias, co, s->cout);
-#pragma GCC unroll 8
+#pragma GCC unroll 16
       for (int v = 0; v < nv; v++)
         add_to_sums (sums, co, _mm512_sub_ps (acc[c][v], b));
     }
-#pragma GCC unroll 8
+#pragma GCC unroll 16
   for (int c = 0; c < CNCO; c++) {
     float *o = j->out + ((gsize) (g * CNCO + c) * j->oh + oy) * j->ow + x0;
     /* channels past cout: nothing to store */
     int left = g * CNCO + c < s->cout ? j->ow - x0 : 0;
-#pragma GCC unroll 8
+#pragma GCC unroll 16
     for (int v = 0; v < nv; v++)
       _mm512_mask_storeu_ps (o + 16 * v, first_lanes (left - 16 * v),
           acc[c][v]);
@@ -451,25 +457,40 @@ down_rows (gpointer data, int begin, int end)
     if (sums && flush_starts (oy, t0))
       for (int i = 0; i < 2 * groups * CNCO; i++)
         sums[i] = _mm512_setzero_ps ();
-    for (; x0 + 16 * NV <= j->ow; x0 += 16 * NV) {
+    for (; x0 + 16 * DNV <= j->ow; x0 += 16 * DNV) {
       /* the next block's input lines: 6 cin streams, too many for the
        * hardware prefetchers (the layer took 8.0 ms without, 4.8 with:
        * ngf 16 at 640x480, 16 -> 32) */
       for (int ci = 0; ci < j->s->cin; ci++)
         for (int ky = 0; ky < 3; ky++) {
           const char *r = (const char *) (j->split + ((gsize) ci * j->ph +
-                  2 * oy + ky) * 2 * j->pws + x0 + 16 * NV);
-          _mm_prefetch (r, _MM_HINT_T0);
-          _mm_prefetch (r + 64, _MM_HINT_T0);
-          _mm_prefetch (r + 4 * j->pws, _MM_HINT_T0);
-          _mm_prefetch (r + 4 * j->pws + 64, _MM_HINT_T0);
+                  2 * oy + ky) * 2 * j->pws + x0 + 16 * DNV);
+          for (int l = 0; l < DNV * 64 && x0 + 16 * DNV + l / 4 < j->ow;
+              l += 64) {
+            _mm_prefetch (r + l, _MM_HINT_T0);
+            _mm_prefetch (r + 4 * j->pws + l, _MM_HINT_T0);
+          }
         }
       for (int g = 0; g < groups; g++)
-        down_block (j, oy, g, x0, sums, NV);
+        down_block (j, oy, g, x0, sums, DNV);
     }
-    for (; x0 < j->ow; x0 += 16)
-      for (int g = 0; g < groups; g++)
-        down_block (j, oy, g, x0, sums, 1);
+    switch ((j->ow - x0 + 15) / 16) {
+#define REST(n) case n: \
+      if (n <= DNV) \
+        for (int g = 0; g < groups; g++) \
+          down_block (j, oy, g, x0, sums, n); \
+      break
+        REST (1);
+        REST (2);
+        REST (3);
+        REST (4);
+        REST (5);
+        REST (6);
+        REST (7);
+#undef REST
+      default:
+        break;
+    }
     if (sums && (n = flush_rows (oy, t0, t1)))
       merge_row_moments (j->moments + (gsize) (oy / j->task_rows) * cout,
           sums, cout, j->bias, (double) j->ow * n, oy - t0 < FLUSH_ROWS);
