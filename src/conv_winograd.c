@@ -305,12 +305,23 @@ q_stride (int ntp)
   return ((gsize) ntp + 16 + 15) & ~(gsize) 15;
 }
 
+/* The padded row before q, rounded to whole cache lines: q's rows are
+ * then stored and loaded a line at a time (from a row of 164 floats, at
+ * 160 wide, every load of q spanned two stores and waited for both to
+ * retire instead of taking its data from one: the input transform took
+ * twice as long). */
+static inline gsize
+row_floats (int txp)
+{
+  return ((gsize) OT * txp + 15) & ~(gsize) 15;
+}
+
 /* The input transform's working rows (cg_thread_scratch) for a band of
  * ntp tiles, txp per tile row. */
 static inline gsize
 transform_rows_floats (int txp, int ntp)
 {
-  return (gsize) OT *txp + 4 * T * q_stride (ntp);
+  return row_floats (txp) + 4 * T * q_stride (ntp);
 }
 
 /* Tile rows per fused band: the fewest (V and M smallest) that fill the

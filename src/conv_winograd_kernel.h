@@ -229,12 +229,11 @@ INPUT_TRANSFORM (gpointer data, int ci0, int ci1)
   const TransformJob *j = data;
   const CgConvShape *s = j->s;
   int h = j->h, w = j->w, txp = j->tiles_x + SPARE;
-  int pw = OT * txp;
   int ntp = (j->ty1 - j->ty0) * txp;
   gsize qs = q_stride (ntp);
   gsize estride = j->estride, pstride = j->pstride;
   float *row = cg_thread_scratch (transform_rows_floats (txp, ntp));
-  float *q = row + pw;
+  float *q = row + row_floats (txp);
 #if VW == 16
   gboolean reflect = s->pad_mode == CG_PAD_REFLECT;
 #endif
@@ -277,9 +276,10 @@ INPUT_TRANSFORM (gpointer data, int ci0, int ci1)
               q2 + tx, q3 + tx);
         }
 #else
-        padded_row (row, plane, s, h, w, ty * OT + r, pw);
+        padded_row (row, plane, s, h, w, ty * OT + r, OT * txp);
         if (j->in_norm)
-          norm_padded_row (row, s, h, w, ty * OT + r, pw, scale, offset);
+          norm_padded_row (row, s, h, w, ty * OT + r, OT * txp, scale,
+              offset);
         for (int tx = 0; tx < txp; tx++) {
           q0[tx] = row[OT * tx];
           q1[tx] = row[OT * tx + 1];

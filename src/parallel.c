@@ -404,7 +404,7 @@ static void
 scratch_free (gpointer p)
 {
   Scratch *s = p;
-  g_free (s->data);
+  g_aligned_free (s->data);
   g_free (s);
 }
 
@@ -419,9 +419,11 @@ cg_thread_scratch (gsize n_floats)
     s = g_new0 (Scratch, 1);
     g_private_set (&scratch_key, s);
   }
+  /* on cache lines: the kernels' rows in it are stored and loaded a
+   * vector (a line) at a time */
   if (s->n < n_floats) {
-    g_free (s->data);
-    s->data = g_new (float, n_floats);
+    g_aligned_free (s->data);
+    s->data = g_aligned_alloc (n_floats, sizeof (float), 64);
     s->n = n_floats;
   }
   return s->data;
