@@ -126,13 +126,22 @@ tile_run (int t, int l0, int n, int ty0, int txp, int tiles_x, int w)
  * interleaved into the 64 floats of 16 tiles side by side; each run of
  * lanes that are real tiles of one tile row is then stored with masks
  * (spare tiles and pixels past the edge left out). Storing the tiles'
- * floats one by one was most of this transform's time. With `sums`, the
- * stored values' sums of (x - shift) and (x - shift)^2 are added to
- * sums[0] and sums[1] lane by lane, for the norm's moments. */
+ * floats one by one was most of this transform's time. With `want_sums`,
+ * the stored values' sums of (x - shift) and (x - shift)^2 are added to
+ * sums.s1 and sums.s2 lane by lane, for the norm's moments; the sums go
+ * in and come back by value, so that they stay in registers (through a
+ * pointer GCC kept them on the stack, and each update waited for the
+ * last one's store). */
+typedef struct
+{
+  __m512 s1, s2;
+} Sums16;
+
 static inline __attribute__ ((always_inline, target ("avx512f")))
-void
+Sums16
 store_tiles16 (wino_vf16 y[OT][OT], float *plane, int t, int n, int ty0,
-    int txp, int tiles_x, int h, int w, __m512 shift, __m512 sums[2])
+    int txp, int tiles_x, int h, int w, __m512 shift, gboolean want_sums,
+    Sums16 sums)
 {
   const __m512i pair_lo = _mm512_setr_epi32 (0, 16, 1, 17, 2, 18, 3, 19, 4,
       20, 5, 21, 6, 22, 7, 23);
@@ -166,16 +175,17 @@ store_tiles16 (wino_vf16 y[OT][OT], float *plane, int t, int n, int ty0,
             MIN (u.fb, 16 * k + 16) - 16 * k);
         if (m) {
           _mm512_mask_storeu_ps (orow + 16 * k, m, a[r][k]);
-          if (sums) {
+          if (want_sums) {
             __m512 d = _mm512_maskz_sub_ps (m, a[r][k], shift);
-            sums[0] = _mm512_add_ps (sums[0], d);
-            sums[1] = _mm512_fmadd_ps (d, d, sums[1]);
+            sums.s1 = _mm512_add_ps (sums.s1, d);
+            sums.s2 = _mm512_fmadd_ps (d, d, sums.s2);
           }
         }
       }
     }
     l0 += u.len;
   }
+  return sums;
 }
 
 /* The adjoint of store_tiles16: y[r][qq] = row r, column qq of tiles t ..
@@ -344,7 +354,7 @@ OUTPUT_TRANSFORM (gpointer data, int co0, int co1)
     /* the moments from the values as they are stored, about the bias,
      * folded into double every MOMENT_VECTORS vectors; reading the band's
      * rows once more for them took 3% of an ngf 16 frame */
-    __m512 sums[2] = { _mm512_setzero_ps (), _mm512_setzero_ps () };
+    Sums16 sums = { _mm512_setzero_ps (), _mm512_setzero_ps () };
     double s1 = 0.0, s2 = 0.0;
 #endif
 
@@ -371,13 +381,13 @@ OUTPUT_TRANSFORM (gpointer data, int co0, int co1)
           y[r][qq] += b;
       }
 #if VW == 16
-      store_tiles16 (y, plane, t, n, j->ty0, txp, tiles_x, h, w,
-          _mm512_set1_ps (b), j->moments ? sums : NULL);
+      sums = store_tiles16 (y, plane, t, n, j->ty0, txp, tiles_x, h, w,
+          _mm512_set1_ps (b), j->moments != NULL, sums);
       if (j->moments && ((t / VW) % MOMENT_VECTORS == MOMENT_VECTORS - 1
               || t + VW >= ntp)) {
-        s1 += _mm512_reduce_add_ps (sums[0]);
-        s2 += _mm512_reduce_add_ps (sums[1]);
-        sums[0] = sums[1] = _mm512_setzero_ps ();
+        s1 += _mm512_reduce_add_ps (sums.s1);
+        s2 += _mm512_reduce_add_ps (sums.s2);
+        sums.s1 = sums.s2 = _mm512_setzero_ps ();
       }
 #else
       memcpy (ys, y, sizeof ys);
