@@ -24,123 +24,177 @@ typedef int VI __attribute__ ((vector_size (VW * sizeof (int))));
 #if VW == 16
 #define MAX_NCO 8
 #define MAX_NV 8
+#define MAX_ROWS 2
 #else
 #define MAX_NCO 4
 #define MAX_NV 4
+#define MAX_ROWS 1
 #endif
 
 
-/* Output row y, channels [co, co + NCO), x in [x0, x0 + VW NV): the NCO x
- * NV accumulators stay in registers through all cin*k*k taps, and each
- * input vector loaded feeds NCO channels, from t->rows[ci * k + ky], the
- * padded input rows in the task's ring. tanh, where asked, is taken while
- * the outputs are in registers. Only the first `nstore` outputs are
- * stored (fewer than VW NV in a row narrower than one vector). Called
- * with constant NCO/NV so that the loops unroll. */
+/* Output rows [y, y + NROWS) (NROWS 1 or 2), channels [co, co + NCO), x
+ * in [x0, x0 + VW NV): the NROWS x NCO x NV accumulators stay in
+ * registers through all the taps, and each input vector loaded feeds
+ * NCO channels of each output row it reaches. Input row t->y0 + i of
+ * channel ci is t->rows[ci * (k + 1) + i], in the task's ring. tanh,
+ * where asked, is taken while the outputs are in registers. Only the
+ * first `nstore` outputs of a row are stored (fewer than VW NV in a row
+ * narrower than one vector). Called with constant NROWS/NCO/NV so that
+ * the loops unroll.
+ *
+ * Two rows at a time read each input vector once for both (k + 1 input
+ * rows a channel for 2 output rows, against 2k; 3 loads for 18 FMAs
+ * where one row took 6 for 18): alone, one thread, 16 -> 3 at 640x480
+ * 69.4-70.2 -> 75.1 GMAC/s, 64 -> 3 at 256x256 69.2 -> 75.0 (2 x 3 x 3
+ * vectors 67.9, 2 x 3 x 5 spilled: 63). */
 static inline __attribute__ ((always_inline))
 void
 TAPS_BLOCK (const ThinForward * j, const ThinRows * t, int y, int co,
-    int x0, int count0, int nstore, const int NCO, const int NV)
+    int x0, int count0, int nstore, const int NROWS, const int NCO,
+    const int NV)
 {
+  /* the ring's pointers are those of output row t->y0; y is t->y0 or,
+   * alone, t->y0 + 1 */
+  int dy = y - t->y0;
   const CgConvShape *s = j->s;
   const float *const *rows = t->rows;
   float *sums = j->moments ? t->sums : NULL;
-  int k = s->k, nrows = s->cin * k;
-  gsize wstride = (gsize) nrows * k;
-  const float *wbase = j->weight + (gsize) co * wstride;
-  VF acc[MAX_NCO][MAX_NV];
+  int k = s->k, cin = s->cin, nin = k + NROWS - 1;
+  /* the taps of kernel row ky: packed + block + ((ci * k + ky) * k + kx)
+   * * PACK + co % PACK */
+  gsize krow = (gsize) k * PACK;
+  const float *wblock = j->packed + (gsize) co / PACK * cin * k * k * PACK +
+      co % PACK;
+  VF acc[MAX_ROWS][MAX_NCO][MAX_NV];
 
-  for (int c = 0; c < NCO; c++) {
-    VF b = (VF) { } + (j->bias ? j->bias[co + c] : 0.0f);
-    for (int v = 0; v < NV; v++)
-      acc[c][v] = b;
-  }
-  for (int i = 0; i < nrows; i++) {
-    const float *r = rows[i] + x0;
-    const float *wk = wbase + (gsize) i * k;
-    /* Each row is read for a few dozen cycles, then the next: the
-     * hardware prefetchers missed them (16 -> 3 at 640x480, one thread:
-     * 57.6 -> 66.4 GMAC/s fetching two rows ahead). Where a block is
-     * two vectors wide (3 -> 16), the prefetches cost more than they
-     * saved. */
-    if (NV > 2 && i + 2 < nrows) {
-      const float *p = rows[i + 2] + x0;
-      for (int v = 0; v <= NV; v++)
-        __builtin_prefetch (p + VW * v);
-    }
-    for (int kx = 0; kx < k; kx++) {
-      VF in[MAX_NV];
-      for (int v = 0; v < NV; v++) {
-        in[v] = VLOAD (r + kx + VW * v);
-#if VW == 16
-        /* Keep the input in a register: GCC otherwise folds the load
-         * into each channel's FMA, reading it NCO times (half speed). */
-        __asm__ ("":"+v" (in[v]));
-#endif
-      }
-      for (int c = 0; c < NCO; c++) {
-        float wt = wk[c * wstride + kx];
-        for (int v = 0; v < NV; v++)
-          acc[c][v] += in[v] * wt;
-      }
-    }
-  }
-  /* the row's sums for the norm's moments, of lanes [count0, nstore) */
-  if (sums)
+  for (int q = 0; q < NROWS; q++)
     for (int c = 0; c < NCO; c++) {
-      VF sh = (VF) { } + (j->bias ? j->bias[co + c] : 0.0f);
-      VF s1 = VLOAD (sums + (gsize) (co + c) * VW);
-      VF s2 = VLOAD (sums + (gsize) (j->s->cout + co + c) * VW);
-      for (int v = 0; v < NV; v++) {
-        VF d = acc[c][v] - sh;
-        if (NV == 1 && (count0 > 0 || nstore < VW)) {
-          VI lane, keep;
-          for (int l = 0; l < VW; l++)
-            lane[l] = l;
-          keep = (lane >= count0) & (lane < nstore);
-          d = (VF) ((VI) d & keep);
-        }
-        s1 += d;
-        s2 += d * d;
-      }
-      VSTORE (sums + (gsize) (co + c) * VW, s1);
-      VSTORE (sums + (gsize) (j->s->cout + co + c) * VW, s2);
-    }
-  if (j->tanh)
-    for (int c = 0; c < NCO; c++)
-      for (int v = 0; v < NV; v++) {
-        cg_v8 half[VW / 8];
-        memcpy (half, &acc[c][v], sizeof half);
-        for (int hh = 0; hh < VW / 8; hh++)
-          half[hh] = cg_v8_tanh (half[hh]);
-        memcpy (&acc[c][v], half, sizeof half);
-      }
-  for (int c = 0; c < NCO; c++) {
-    float *o = j->out + ((gsize) (co + c) * j->oh + y) * j->ow + x0;
-    if (nstore >= VW * NV)
+      VF b = (VF) { } + (j->bias ? j->bias[co + c] : 0.0f);
       for (int v = 0; v < NV; v++)
-        VSTORE (o + VW * v, acc[c][v]);
-    else
-      memcpy (o, &acc[c][0], sizeof (float) * nstore);
+        acc[q][c][v] = b;
+    }
+  for (int ci = 0; ci < cin; ci++)
+    for (int i = 0; i < nin; i++) {
+      const float *r = rows[ci * (k + 1) + dy + i] + x0;
+      /* output row q takes input row i with kernel row i - q */
+      const float *w0 = wblock + ((gsize) ci * k + i) * krow;
+      const float *w1 = w0 - krow;
+      /* Each row is read for a few dozen cycles, then the next: the
+       * hardware prefetchers missed them (16 -> 3 at 640x480, one
+       * thread: 57.6 -> 66.4 GMAC/s fetching two rows ahead). Where a
+       * block is two vectors wide (3 -> 16), the prefetches cost more
+       * than they saved. */
+      if (NV > 2) {
+        int ni = i + 2, nci = ci;
+        if (ni >= nin) {
+          ni -= nin;
+          nci++;
+        }
+        if (nci < cin) {
+          const float *p = rows[nci * (k + 1) + dy + ni] + x0;
+          for (int v = 0; v <= NV; v++)
+            __builtin_prefetch (p + VW * v);
+        }
+      }
+      /* one input row's k taps into the output rows it reaches: the
+       * first (kernel row i) if USE0, the second (kernel row i - 1) if
+       * USE1, as three loops rather than tests in one */
+#if VW == 16
+#define KEEP_IN_REGISTER(x) __asm__ ("":"+v" (x))
+#else
+#define KEEP_IN_REGISTER(x)
+#endif
+#define TAP_ROW(USE0, USE1) \
+      for (int kx = 0; kx < k; kx++) { \
+        VF in[MAX_NV]; \
+        for (int v = 0; v < NV; v++) { \
+          in[v] = VLOAD (r + kx + VW * v); \
+          KEEP_IN_REGISTER (in[v]); \
+        } \
+        if (USE0) \
+          for (int c = 0; c < NCO; c++) { \
+            float wt = w0[kx * PACK + c]; \
+            for (int v = 0; v < NV; v++) \
+              acc[0][c][v] += in[v] * wt; \
+          } \
+        if (USE1) \
+          for (int c = 0; c < NCO; c++) { \
+            float wt = w1[kx * PACK + c]; \
+            for (int v = 0; v < NV; v++) \
+              acc[NROWS - 1][c][v] += in[v] * wt; \
+          } \
+      }
+      /* (GCC otherwise folds each input load into every channel's FMA,
+       * reading it NCO times: half speed) */
+      if (NROWS == 1)
+        TAP_ROW (1, 0)
+      else if (i == 0)
+        TAP_ROW (1, 0)
+      else if (i < k)
+        TAP_ROW (1, 1)
+      else
+        TAP_ROW (0, 1)
+#undef TAP_ROW
+#undef KEEP_IN_REGISTER
+    }
+  for (int q = 0; q < NROWS; q++) {
+    /* the rows' sums for the norm's moments, of lanes [count0, nstore) */
+    if (sums)
+      for (int c = 0; c < NCO; c++) {
+        VF sh = (VF) { } + (j->bias ? j->bias[co + c] : 0.0f);
+        VF s1 = VLOAD (sums + (gsize) (co + c) * VW);
+        VF s2 = VLOAD (sums + (gsize) (j->s->cout + co + c) * VW);
+        for (int v = 0; v < NV; v++) {
+          VF d = acc[q][c][v] - sh;
+          if (NV == 1 && (count0 > 0 || nstore < VW)) {
+            VI lane, keep;
+            for (int l = 0; l < VW; l++)
+              lane[l] = l;
+            keep = (lane >= count0) & (lane < nstore);
+            d = (VF) ((VI) d & keep);
+          }
+          s1 += d;
+          s2 += d * d;
+        }
+        VSTORE (sums + (gsize) (co + c) * VW, s1);
+        VSTORE (sums + (gsize) (j->s->cout + co + c) * VW, s2);
+      }
+    if (j->tanh)
+      for (int c = 0; c < NCO; c++)
+        for (int v = 0; v < NV; v++) {
+          cg_v8 half[VW / 8];
+          memcpy (half, &acc[q][c][v], sizeof half);
+          for (int hh = 0; hh < VW / 8; hh++)
+            half[hh] = cg_v8_tanh (half[hh]);
+          memcpy (&acc[q][c][v], half, sizeof half);
+        }
+    for (int c = 0; c < NCO; c++) {
+      float *o = j->out + ((gsize) (co + c) * j->oh + y + q) * j->ow + x0;
+      if (nstore >= VW * NV)
+        for (int v = 0; v < NV; v++)
+          VSTORE (o + VW * v, acc[q][c][v]);
+      else
+        memcpy (o, &acc[q][c][0], sizeof (float) * nstore);
+    }
   }
 }
 
-/* Channels [co, co + NCO) of row y: blocks of NV vectors, one block of
- * the vectors left over, then one vector ending at the row's end (it
- * recomputes a few outputs), or a part of one in a row narrower than a
- * vector. */
+/* Channels [co, co + NCO) of rows [y, y + NROWS): blocks of NV vectors,
+ * one block of the vectors left over, then one vector ending at the
+ * row's end (it recomputes a few outputs), or a part of one in a row
+ * narrower than a vector. */
 static inline __attribute__ ((always_inline))
 void
 CHANNEL_GROUP (const ThinForward * j, ThinRows * t, int y, int co,
-    const int NCO, const int NV)
+    const int NROWS, const int NCO, const int NV)
 {
   int nvec = j->ow / VW, x = 0;
 
   for (; x + VW * NV <= VW * nvec; x += VW * NV)
-    TAPS_BLOCK (j, t, y, co, x, 0, VW * NV, NCO, NV);
+    TAPS_BLOCK (j, t, y, co, x, 0, VW * NV, NROWS, NCO, NV);
   switch (nvec - x / VW) {
 #define REST(n) case n: \
-    if (n < NV) TAPS_BLOCK (j, t, y, co, x, 0, VW * n, NCO, n); \
+    if (n < NV) TAPS_BLOCK (j, t, y, co, x, 0, VW * n, NROWS, NCO, n); \
     break
       REST (1);
       REST (2);
@@ -158,16 +212,18 @@ CHANNEL_GROUP (const ThinForward * j, ThinRows * t, int y, int co,
   /* its sums count only the outputs not counted before */
   if (VW * nvec < j->ow) {
     x = MAX (j->ow - VW, 0);
-    TAPS_BLOCK (j, t, y, co, x, VW * nvec - x, MIN (j->ow, VW), NCO, 1);
+    TAPS_BLOCK (j, t, y, co, x, VW * nvec - x, MIN (j->ow, VW), NROWS, NCO,
+        1);
   }
 }
 
-/* Register budget: NCO x NV accumulators plus NV inputs within the
- * vector registers (16 ymm with AVX2, 32 zmm with AVX-512). The input
- * layer (3 -> ngf) takes wide channel groups; the output layer's 3
- * channels go together where registers allow (AVX-512), else in pairs
- * and singles, which measured faster than three that spill. Tasks are
- * runs of output rows, each with its own ring of padded input rows. */
+/* Register budget: NROWS x NCO x NV accumulators plus NV inputs within
+ * the vector registers (16 ymm with AVX2, 32 zmm with AVX-512). The
+ * input layer (3 -> ngf) takes wide channel groups a row at a time; the
+ * output layer's 3 channels go together where registers allow (AVX-512,
+ * two rows at a time), else in pairs and singles, which measured faster
+ * than three that spill. Tasks are runs of output rows, each with its
+ * own ring of padded input rows. */
 THIN_FUNC_ATTRS static void
 THIN_ROWS (gpointer data, int begin, int end)
 {
@@ -178,32 +234,47 @@ THIN_ROWS (gpointer data, int begin, int end)
     ThinRows t = thin_task_rows (j, task);
     int y1 = MIN ((task + 1) * j->task_rows, j->oh);
 
-    for (int y = task * j->task_rows; y < y1; y++) {
-      int co = 0;
-      thin_row_pointers (j, &t, y, y == task * j->task_rows);
+    for (int y = task * j->task_rows; y < y1;) {
+      int n = MAX_ROWS == 2 && y + 1 < y1 ? 2 : 1, co = 0;
+      thin_row_pointers (j, &t, y, n, y == task * j->task_rows);
+      t.y0 = y;
       if (j->moments)
         memset (t.sums, 0, sizeof (float) * 2 * cout * VW);
 #if VW == 16
-      for (; co + 8 <= cout; co += 8)
-        CHANNEL_GROUP (j, &t, y, co, 8, 2);
-      for (; co + 4 <= cout; co += 4)
-        CHANNEL_GROUP (j, &t, y, co, 4, 4);
+      /* wide groups a row at a time (row after row: 3 -> 16 at 640x480
+       * ran 10% slower group after group) */
+      for (int q = 0; q < n; q++) {
+        for (co = 0; co + 8 <= cout; co += 8)
+          CHANNEL_GROUP (j, &t, y + q, co, 1, 8, 2);
+        for (; co + 4 <= cout; co += 4)
+          CHANNEL_GROUP (j, &t, y + q, co, 1, 4, 4);
+      }
       for (; co + 3 <= cout; co += 3)
-        CHANNEL_GROUP (j, &t, y, co, 3, 6);
+        if (n == 2)
+          CHANNEL_GROUP (j, &t, y, co, 2, 3, 4);
+        else
+          CHANNEL_GROUP (j, &t, y, co, 1, 3, 6);
       for (; co + 2 <= cout; co += 2)
-        CHANNEL_GROUP (j, &t, y, co, 2, 8);
+        if (n == 2)
+          CHANNEL_GROUP (j, &t, y, co, 2, 2, 4);
+        else
+          CHANNEL_GROUP (j, &t, y, co, 1, 2, 8);
       for (; co < cout; co++)
-        CHANNEL_GROUP (j, &t, y, co, 1, 8);
+        if (n == 2)
+          CHANNEL_GROUP (j, &t, y, co, 2, 1, 8);
+        else
+          CHANNEL_GROUP (j, &t, y, co, 1, 1, 8);
 #else
       for (; co + 4 <= cout; co += 4)
-        CHANNEL_GROUP (j, &t, y, co, 4, 2);
+        CHANNEL_GROUP (j, &t, y, co, 1, 4, 2);
       for (; co + 2 <= cout; co += 2)
-        CHANNEL_GROUP (j, &t, y, co, 2, 4);
+        CHANNEL_GROUP (j, &t, y, co, 1, 2, 4);
       for (; co < cout; co++)
-        CHANNEL_GROUP (j, &t, y, co, 1, 4);
+        CHANNEL_GROUP (j, &t, y, co, 1, 1, 4);
 #endif
       if (j->moments)
-        thin_row_moments (j, &t, y, VW);
+        thin_row_moments (j, &t, y, n, VW);
+      y += n;
     }
   }
 }
@@ -320,6 +391,7 @@ THIN_WGRAD (gpointer data, int begin, int end)
 #undef VI
 #undef MAX_NCO
 #undef MAX_NV
+#undef MAX_ROWS
 #undef VLOAD
 #undef VSTORE
 #undef TAPS_BLOCK
