@@ -234,19 +234,27 @@ thin_ring_load (const ThinForward * j, ThinRows * t, int py)
   for (int ci = 0; ci < s->cin; ci++) {
     float *row = t->ring + ((gsize) ci * ring_rows (s) + py % ring_rows (s))
         * rl;
+    const float *src;
     float scale, offset;
     if ((iy < 0 || iy >= j->h) && zero_pad) {
       memset (row, 0, sizeof (float) * pw);
       continue;
     }
-    cg_gather_span (row, j->in + ((gsize) ci * j->h +
-            cg_reflect_index (iy, j->h)) * j->w, j->w, 0, pw, 1, -s->pad,
-        s->pad_mode);
-    if (j->in_norm) {
-      cg_moments_coeffs (&j->in_norm[ci], &scale, &offset);
-      cg_norm_relu_span (row + (zero_pad ? s->pad : 0),
-          zero_pad ? j->w : pw, scale, offset);
+    src = j->in + ((gsize) ci * j->h + cg_reflect_index (iy, j->h)) * j->w;
+    if (!j->in_norm) {
+      cg_gather_span (row, src, j->w, 0, pw, 1, -s->pad, s->pad_mode);
+      continue;
     }
+    /* normalized as it is copied, then the borders reflect the
+     * normalized row (the norm is pointwise) or stay zero */
+    cg_moments_coeffs (&j->in_norm[ci], &scale, &offset);
+    cg_norm_relu_copy (row + s->pad, src, j->w, scale, offset);
+    for (int px = 0; px < s->pad; px++)
+      row[px] = zero_pad ? 0.0f :
+          row[s->pad + cg_reflect_index (px - s->pad, j->w)];
+    for (int px = s->pad + j->w; px < pw; px++)
+      row[px] = zero_pad ? 0.0f :
+          row[s->pad + cg_reflect_index (px - s->pad, j->w)];
   }
 }
 

@@ -117,6 +117,14 @@ cg_norm_relu_span (float *x, int n, float scale, float offset)
     x[i] = MAX (x[i] * scale + offset, 0.0f);
 }
 
+CG_SIMD_CLONES void
+cg_norm_relu_copy (float *restrict dst, const float *restrict src, int n,
+    float scale, float offset)
+{
+  for (int i = 0; i < n; i++)
+    dst[i] = MAX (src[i] * scale + offset, 0.0f);
+}
+
 /* y = (x - mean) * rstd = x * scale + offset */
 void
 cg_moments_coeffs (const CgMoments * m, float *scale, float *offset)

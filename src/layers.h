@@ -54,6 +54,9 @@ void cg_moments_reduce (CgMoments * out, const CgMoments * parts,
  * NULL) read each input value as ReLU (InstanceNorm (x)) that way,
  * padding zeros left zero, so that the norm is not a pass of its own. */
 void cg_norm_relu_span (float *x, int n, float scale, float offset);
+/* The same from src into dst, in one pass. */
+void cg_norm_relu_copy (float *restrict dst, const float *restrict src,
+    int n, float scale, float offset);
 
 /* How many rows of `rows` fit a column buffer of `budget` floats when
  * each takes rows_k * width floats: at least one, at most all. */
