@@ -131,18 +131,13 @@ split_rows (gpointer data, int begin, int end)
     }
     for (int r = 0; r < st; r++) {
       float *dr = d + r * pws;
-      cg_gather_span (dr, j->in + ((gsize) ci * j->h +
-              cg_reflect_index (iy, j->h)) * w, w, 0, pws, st, r - pad,
-          s->pad_mode);
-      if (j->in_norm) {
-        /* a zero padding stays zero: only the image's columns */
-        int lo = 0, hi = pws;
-        if (s->pad_mode == CG_PAD_ZERO) {
-          lo = MIN ((MAX (pad - r, 0) + st - 1) / st, pws);
-          hi = CLAMP ((w + pad - r + st - 1) / st, lo, pws);
-        }
-        cg_norm_relu_span (dr + lo, hi - lo, scale, offset);
-      }
+      const float *src = j->in + ((gsize) ci * j->h +
+          cg_reflect_index (iy, j->h)) * w;
+      if (j->in_norm)
+        cg_gather_span_norm_relu (dr, src, w, 0, pws, st, r - pad,
+            s->pad_mode, scale, offset);
+      else
+        cg_gather_span (dr, src, w, 0, pws, st, r - pad, s->pad_mode);
     }
   }
 }

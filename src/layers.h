@@ -74,6 +74,11 @@ int cg_reflect_index (int i, int n);
  * outside [0, w) reflected or zero: a span of one column-matrix row. */
 void cg_gather_span (float *dst, const float *src, int w, int x0, int x1,
     int stride, int off, CgPadMode mode);
+/* The same with the input norm (cg_norm_relu_span) applied to the image's
+ * values as they are gathered, in the same pass; zero padding stays
+ * zero. */
+void cg_gather_span_norm_relu (float *dst, const float *src, int w, int x0,
+    int x1, int stride, int off, CgPadMode mode, float scale, float offset);
 void cg_reflect_pad_forward (float *out, const float *in, int c, int h, int w,
     int pad);
 /* Extend each of `c` planes of `h` x `w` (stored with row pitch `w`) in a

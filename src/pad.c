@@ -99,25 +99,41 @@ cg_reflect_pad_backward (float *dinput, const float *doutput, int c, int h,
 
 /* dst[x] = src[2 x] for x in [0, n), src holding `avail` floats: the even
  * lanes of 16 consecutive floats, eight outputs at a time while those 16
- * are readable (the stride-2 layers' im2col), then one by one. */
+ * are readable (the stride-2 layers' im2col), then one by one. With
+ * `norm`, ReLU (x * norm[0] + norm[1]) of each. */
 CG_SIMD_CLONES static void
-gather_even (float *dst, const float *src, int n, int avail)
+gather_even (float *dst, const float *src, int n, int avail,
+    const float *norm)
 {
   const cg_v8i even = { 0, 2, 4, 6, 8, 10, 12, 14 };
+  cg_v8 scale = cg_v8_splat (norm ? norm[0] : 1.0f);
+  cg_v8 offset = cg_v8_splat (norm ? norm[1] : 0.0f);
+  cg_v8 zero = cg_v8_splat (0.0f);
   int x = 0;
 
-  for (; x + 8 <= n && 2 * x + 16 <= avail; x += 8)
-    cg_v8_store (dst + x, __builtin_shuffle (cg_v8_load (src + 2 * x),
-            cg_v8_load (src + 2 * x + 8), even));
+  for (; x + 8 <= n && 2 * x + 16 <= avail; x += 8) {
+    cg_v8 v = __builtin_shuffle (cg_v8_load (src + 2 * x),
+        cg_v8_load (src + 2 * x + 8), even);
+    if (norm) {
+      v = v * scale + offset;
+      v = cg_v8_select (v > zero, v, zero);
+    }
+    cg_v8_store (dst + x, v);
+  }
   for (; x < n; x++)
-    dst[x] = src[2 * x];
+    dst[x] = norm ? MAX (src[2 * x] * norm[0] + norm[1], 0.0f) : src[2 * x];
 }
 
-/* dst[x - x0] = src[x * stride + off] for x in [x0, x1), positions
- * outside [0, w) reflected or zero. */
-void
-cg_gather_span (float *dst, const float *src, int w, int x0, int x1,
-    int stride, int off, CgPadMode mode)
+static inline float
+norm_relu (float x, const float *norm)
+{
+  return norm ? MAX (x * norm[0] + norm[1], 0.0f) : x;
+}
+
+/* cg_gather_span, and with `norm` cg_gather_span_norm_relu */
+static void
+gather_span (float *dst, const float *src, int w, int x0, int x1,
+    int stride, int off, CgPadMode mode, const float *norm)
 {
   /* x in [lo, hi) reads inside the row */
   int lo = off >= 0 ? x0 : MAX (x0, (-off + stride - 1) / stride);
@@ -129,16 +145,36 @@ cg_gather_span (float *dst, const float *src, int w, int x0, int x1,
   hi = CLAMP (hi, lo, x1);
   for (x = x0; x < lo; x++)
     dst[x - x0] = mode == CG_PAD_REFLECT ?
-        src[cg_reflect_index (x * stride + off, w)] : 0.0f;
-  if (stride == 1)
+        norm_relu (src[cg_reflect_index (x * stride + off, w)], norm) : 0.0f;
+  if (stride == 1 && norm)
+    cg_norm_relu_copy (dst + lo - x0, src + lo + off, hi - lo, norm[0],
+        norm[1]);
+  else if (stride == 1)
     memcpy (dst + lo - x0, src + lo + off, sizeof (float) * (hi - lo));
   else if (stride == 2)
     gather_even (dst + lo - x0, src + 2 * lo + off, hi - lo,
-        w - off - 2 * lo);
+        w - off - 2 * lo, norm);
   else
     for (x = lo; x < hi; x++)
-      dst[x - x0] = src[x * stride + off];
+      dst[x - x0] = norm_relu (src[x * stride + off], norm);
   for (x = hi; x < x1; x++)
     dst[x - x0] = mode == CG_PAD_REFLECT ?
-        src[cg_reflect_index (x * stride + off, w)] : 0.0f;
+        norm_relu (src[cg_reflect_index (x * stride + off, w)], norm) : 0.0f;
+}
+
+/* dst[x - x0] = src[x * stride + off] for x in [x0, x1), positions
+ * outside [0, w) reflected or zero. */
+void
+cg_gather_span (float *dst, const float *src, int w, int x0, int x1,
+    int stride, int off, CgPadMode mode)
+{
+  gather_span (dst, src, w, x0, x1, stride, off, mode, NULL);
+}
+
+void
+cg_gather_span_norm_relu (float *dst, const float *src, int w, int x0,
+    int x1, int stride, int off, CgPadMode mode, float scale, float offset)
+{
+  const float norm[2] = { scale, offset };
+  gather_span (dst, src, w, x0, x1, stride, off, mode, norm);
 }

@@ -282,8 +282,9 @@ assert_moments (const char *what, const CgMoments * m, const float *planes,
 
 /* A fast path given the input's moments (`in_norm`) against im2col on
  * ReLU (InstanceNorm (in)): the norm of the layer before, applied as the
- * input rows are copied, padding zeros left zero. Winograd in large and
- * one-row bands and fused, or the thin kernel, as s->k says. */
+ * input rows are copied, padding zeros left zero. The direct stride-2
+ * kernel (prep its weights), Winograd in large and one-row bands and
+ * fused, or the thin kernel, as s says. */
 static void
 check_in_norm (const char *shape, const float *in, const float *wt,
     const float *b, const float *prep, const CgConvShape * s, int h, int w,
@@ -301,7 +302,10 @@ check_in_norm (const char *shape, const float *in, const float *wt,
     cg_moments_of_span (&m[ci], in + (gsize) ci * h * w, (gsize) h * w);
   cg_instance_norm_relu_apply (normed, in, m, s->cin, h * w);
   cg_conv2d_forward (want, normed, wt, b, s, h, w, scratch, 1 << 20);
-  if (s->k == 3) {
+  if (s->stride == 2) {
+    cg_conv2d_direct_forward (got, in, m, prep, b, s, h, w, NULL, scratch);
+    g_snprintf (what, sizeof what, "%s in_norm", shape);
+  } else if (s->k == 3) {
     for (int one_row = 0; one_row < 2; one_row++) {
       cg_conv2d_winograd_forward (got, in, m, prep, b, s, h, w, scratch,
           one_row ? 1 : 1 << 20, NULL);
@@ -417,6 +421,18 @@ test_panels_vs_im2col (void)
           assert_close_scaled (what, dgot, want, n_out, 1e-5);
           /* the moments it gathers row by row */
           assert_moments (what, m, dgot, s.cout, oh * ow);
+          {
+            float *dwant = g_new (float, n_out);
+            check_in_norm (what, in, wt, b, dprep, &s, h, w, dwant, dgot,
+                col);
+            g_free (dwant);
+          }
+          {
+            float *dwant = g_new (float, n_out);
+            check_in_norm (what, in, wt, b, dprep, &s, h, w, dwant, dgot,
+                col);
+            g_free (dwant);
+          }
           g_free (m);
           g_free (dprep);
           g_free (dgot);
