@@ -321,6 +321,12 @@ direct_rows (gpointer data, int begin, int end)
  * In the frame, 32 -> 64 went 3.36 -> 2.99 ms. ---- */
 #define CNCO 8
 #define DNV 3
+/* A task's ring holds the three split input rows of its current output
+ * row per channel (padded row py in slot py % RING), two rows split in
+ * per output row: the split stays in the cache the kernel reads it from,
+ * where a split of the whole input went to memory and back (ngf 16 at
+ * 640x480: 19.7 MB written and read for 16 -> 32). */
+#define RING 3
 
 gboolean
 cg_conv2d_direct_supported (const CgConvShape * s)
@@ -360,17 +366,34 @@ cg_conv2d_direct_prepare (float *prepared, const float *weight,
 typedef struct
 {
   float *out;
-  const float *split, *prepared, *bias;
+  const float *in, *prepared, *bias;
+  const CgMoments *in_norm;
   const CgConvShape *s;
-  int ph, pws, oh, ow, task_rows;
+  int h, w, pws, oh, ow, task_rows;
   CgMoments *moments;           /* [task][cout], or NULL */
+  float *rings;                 /* [task][ci][RING][2 phases][pws] */
 } DownJob;
+
+static inline gsize
+ring_floats (const CgConvShape * s, int w)
+{
+  return (gsize) s->cin * RING * 2 * cg_conv2d_split_width (s, w);
+}
+
+/* Split padded row py of every channel into its slot of `ring`. */
+static void
+ring_load (const DownJob * j, float *ring, int py)
+{
+  for (int ci = 0; ci < j->s->cin; ci++)
+    cg_conv2d_split_row (ring + ((gsize) ci * RING + py % RING) * 2 * j->pws,
+        j->in, j->in_norm, j->s, j->h, j->w, ci, py);
+}
 
 /* Output row oy of channels [g CNCO, g CNCO + CNCO), columns [x0, x0 +
  * 16 nv) (the same care for constant trip counts as row_block). */
 AVX512_INLINE void
-down_block (const DownJob * j, int oy, int g, int x0, __m512 * sums,
-    const int nv)
+down_block (const DownJob * j, const float *ring, const int slot[3], int oy,
+    int g, int x0, __m512 * sums, const int nv)
 {
   const CgConvShape *s = j->s;
   __m512 acc[CNCO][DNV];
@@ -392,8 +415,8 @@ down_block (const DownJob * j, int oy, int g, int x0, __m512 * sums,
     const float *wg = j->prepared + ((gsize) g * s->cin + ci) * TAPS * CNCO;
 #pragma GCC unroll 16
     for (int ky = 0; ky < 3; ky++) {
-      const float *r = j->split + ((gsize) ci * j->ph + 2 * oy + ky) * 2 *
-          j->pws + x0;
+      const float *r = ring + ((gsize) ci * RING + slot[ky]) * 2 * j->pws +
+          x0;
 #pragma GCC unroll 16
       for (int kx = 0; kx < 3; kx++) {
         /* taps: phase 0 at x, phase 1 at x, phase 0 at x + 1 */
@@ -454,6 +477,15 @@ down_rows (gpointer data, int begin, int end)
       oy++) {
     int x0 = 0, t0 = oy / j->task_rows * j->task_rows;
     int t1 = MIN (t0 + j->task_rows, j->oh), n;
+    float *ring = j->rings + (gsize) (oy / j->task_rows) * ring_floats (j->s,
+        j->w);
+    const int slot[3] = { 2 * oy % RING, (2 * oy + 1) % RING,
+      (2 * oy + 2) % RING
+    };
+    /* padded rows 2 oy .. 2 oy + 2: all three at the task's first row,
+     * then the two the last row did not read */
+    for (int py = oy == t0 ? 2 * oy : 2 * oy + 1; py <= 2 * oy + 2; py++)
+      ring_load (j, ring, py);
     if (sums && flush_starts (oy, t0))
       for (int i = 0; i < 2 * groups * CNCO; i++)
         sums[i] = _mm512_setzero_ps ();
@@ -463,8 +495,8 @@ down_rows (gpointer data, int begin, int end)
        * ngf 16 at 640x480, 16 -> 32) */
       for (int ci = 0; ci < j->s->cin; ci++)
         for (int ky = 0; ky < 3; ky++) {
-          const char *r = (const char *) (j->split + ((gsize) ci * j->ph +
-                  2 * oy + ky) * 2 * j->pws + x0 + 16 * DNV);
+          const char *r = (const char *) (ring + ((gsize) ci * RING +
+                  slot[ky]) * 2 * j->pws + x0 + 16 * DNV);
           for (int l = 0; l < DNV * 64 && x0 + 16 * DNV + l / 4 < j->ow;
               l += 64) {
             _mm_prefetch (r + l, _MM_HINT_T0);
@@ -472,13 +504,13 @@ down_rows (gpointer data, int begin, int end)
           }
         }
       for (int g = 0; g < groups; g++)
-        down_block (j, oy, g, x0, sums, DNV);
+        down_block (j, ring, slot, oy, g, x0, sums, DNV);
     }
     switch ((j->ow - x0 + 15) / 16) {
 #define REST(n) case n: \
       if (n <= DNV) \
         for (int g = 0; g < groups; g++) \
-          down_block (j, oy, g, x0, sums, n); \
+          down_block (j, ring, slot, oy, g, x0, sums, n); \
       break
         REST (1);
         REST (2);
@@ -497,6 +529,16 @@ down_rows (gpointer data, int begin, int end)
   }
 }
 #endif
+
+gsize
+cg_conv2d_direct_scratch_floats (const CgConvShape * s, int h, int w)
+{
+  int oh, ow;
+
+  cg_conv2d_out_size (s, h, w, &oh, &ow);
+  return (gsize) MIN (MAX (oh, 1), ROW_TASKS) * RING * 2 * s->cin *
+      cg_conv2d_split_width (s, w);
+}
 
 gsize
 cg_conv2d_direct_moments_len (const CgConvShape * s, int h)
@@ -520,13 +562,12 @@ cg_conv2d_direct_forward (float *out, const float *in,
     DownJob job;
 
     cg_conv2d_out_size (s, h, w, &oh, &ow);
-    cg_conv2d_split_input (scratch, in, in_norm, s, h, w);
     tasks = MIN (oh, ROW_TASKS);
     task_rows = (oh + tasks - 1) / tasks;
     job = (DownJob) {
-    out, scratch, prepared, bias, s, h + 2 * s->pad,
-          cg_conv2d_split_width (s, w), oh, ow, task_rows,
-          cg_conv2d_direct_moments_len (s, h) ? moments : NULL};
+    out, in, prepared, bias, in_norm, s, h, w, cg_conv2d_split_width (s, w),
+          oh, ow, task_rows,
+          cg_conv2d_direct_moments_len (s, h) ? moments : NULL, scratch};
     tasks = (oh + task_rows - 1) / task_rows;
     cg_parallel_for (tasks, down_rows, &job);
     if (job.moments)

@@ -104,42 +104,43 @@ typedef struct
   int h, w;
 } SplitJob;
 
-/* Rows [begin, end) of the split input, over channels x padded rows:
- * phase r of padded row py holds input columns r - pad, r - pad + stride,
- * ..., reflected or zero outside the image. */
+void
+cg_conv2d_split_row (float *dst, const float *in, const CgMoments * in_norm,
+    const CgConvShape * s, int h, int w, int ci, int py)
+{
+  int st = s->stride, pad = s->pad, iy = py - pad;
+  int pws = cg_conv2d_split_width (s, w);
+  const float *src;
+  float scale, offset;
+
+  if ((iy < 0 || iy >= h) && s->pad_mode == CG_PAD_ZERO) {
+    memset (dst, 0, sizeof (float) * st * pws);
+    return;
+  }
+  src = in + ((gsize) ci * h + cg_reflect_index (iy, h)) * w;
+  if (in_norm)
+    cg_moments_coeffs (&in_norm[ci], &scale, &offset);
+  for (int r = 0; r < st; r++) {
+    if (in_norm)
+      cg_gather_span_norm_relu (dst + r * pws, src, w, 0, pws, st, r - pad,
+          s->pad_mode, scale, offset);
+    else
+      cg_gather_span (dst + r * pws, src, w, 0, pws, st, r - pad,
+          s->pad_mode);
+  }
+}
+
+/* Rows [begin, end) of the split input, over channels x padded rows. */
 static void
 split_rows (gpointer data, int begin, int end)
 {
   const SplitJob *j = data;
   const CgConvShape *s = j->s;
-  int st = s->stride, pad = s->pad, w = j->w, ph = j->h + 2 * pad;
-  int pws = cg_conv2d_split_width (s, w), coeffs_of = -1;
-  float scale = 1.0f, offset = 0.0f;
+  int ph = j->h + 2 * s->pad, pws = cg_conv2d_split_width (s, j->w);
 
-  for (int rr = begin; rr < end; rr++) {
-    int ci = rr / ph, iy = rr % ph - pad;
-    float *d = j->split + (gsize) rr * st * pws;
-
-    if (j->in_norm && ci != coeffs_of) {
-      cg_moments_coeffs (&j->in_norm[ci], &scale, &offset);
-      coeffs_of = ci;
-    }
-
-    if ((iy < 0 || iy >= j->h) && s->pad_mode == CG_PAD_ZERO) {
-      memset (d, 0, sizeof (float) * st * pws);
-      continue;
-    }
-    for (int r = 0; r < st; r++) {
-      float *dr = d + r * pws;
-      const float *src = j->in + ((gsize) ci * j->h +
-          cg_reflect_index (iy, j->h)) * w;
-      if (j->in_norm)
-        cg_gather_span_norm_relu (dr, src, w, 0, pws, st, r - pad,
-            s->pad_mode, scale, offset);
-      else
-        cg_gather_span (dr, src, w, 0, pws, st, r - pad, s->pad_mode);
-    }
-  }
+  for (int rr = begin; rr < end; rr++)
+    cg_conv2d_split_row (j->split + (gsize) rr * s->stride * pws, j->in,
+        j->in_norm, s, j->h, j->w, rr / ph, rr % ph);
 }
 
 typedef struct

@@ -398,6 +398,8 @@ layer_scratch (const Layer * l)
       return 0;
     case CG_CONV_PATH_THIN:
       return cg_conv2d_thin_scratch_floats (&l->shape, l->in_h, l->in_w);
+    case CG_CONV_PATH_DIRECT:
+      return cg_conv2d_direct_scratch_floats (&l->shape, l->in_h, l->in_w);
     default:
       return cg_conv2d_panels_scratch_floats (&l->shape, l->in_h, l->in_w);
   }

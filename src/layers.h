@@ -170,6 +170,10 @@ gsize cg_conv2d_panels_scratch_floats (const CgConvShape * s, int h, int w);
 int cg_conv2d_split_width (const CgConvShape * s, int w);
 void cg_conv2d_split_input (float *split, const float *in,
     const CgMoments * in_norm, const CgConvShape * s, int h, int w);
+/* One padded row py of channel ci of it, into dst. */
+void cg_conv2d_split_row (float *dst, const float *in,
+    const CgMoments * in_norm, const CgConvShape * s, int h, int w, int ci,
+    int py);
 void cg_conv2d_panels_forward (float *out, const float *in,
     const float *prepared, const float *bias, const CgConvShape * s, int h,
     int w, float *scratch);
@@ -201,16 +205,18 @@ gsize cg_conv_transpose2d_direct_moments_len (const CgConvShape * s, int h);
 void cg_conv_transpose2d_direct_forward (float *out, const float *in,
     const float *prepared, const float *bias, const CgConvShape * s, int h,
     int w, gboolean accumulate, CgMoments * moments);
-/* And the 3x3 stride-2 convolution (any padding), from the split input
- * in `scratch` (cg_conv2d_panels_scratch_floats). `moments`: NULL, or
- * room for _moments_len entries (0: it cannot gather them); the first
- * cout then hold the output channels' moments. */
+/* And the 3x3 stride-2 convolution (any padding), over the input split
+ * by column phase (cg_conv2d_split_row) a few rows at a time in
+ * `scratch` (_scratch_floats). `moments`: NULL, or room for _moments_len
+ * entries (0: it cannot gather them); the first cout then hold the
+ * output channels' moments. */
 gboolean cg_conv2d_direct_supported (const CgConvShape * s);
 /* ...and faster than the panels there (the choosers' test) */
 gboolean cg_conv2d_direct_preferred (const CgConvShape * s);
 gsize cg_conv2d_direct_prepared_floats (const CgConvShape * s);
 void cg_conv2d_direct_prepare (float *prepared, const float *weight,
     const CgConvShape * s);
+gsize cg_conv2d_direct_scratch_floats (const CgConvShape * s, int h, int w);
 gsize cg_conv2d_direct_moments_len (const CgConvShape * s, int h);
 void cg_conv2d_direct_forward (float *out, const float *in,
     const CgMoments * in_norm, const float *prepared, const float *bias,

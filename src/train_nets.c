@@ -403,8 +403,9 @@ layer_col_floats (const Layer * l)
     n = MAX (n, cg_conv2d_thin_scratch_floats (&l->shape, l->in_h,
             l->in_w));
   else if (l->path == PATH_DIRECT)
-    n = MAX (n, cg_conv2d_panels_scratch_floats (&l->shape, l->in_h,
-            l->in_w));
+    n = MAX (n, MAX (cg_conv2d_panels_scratch_floats (&l->shape, l->in_h,
+                l->in_w), cg_conv2d_direct_scratch_floats (&l->shape,
+                l->in_h, l->in_w)));
   return n;
 }
 

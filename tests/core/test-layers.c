@@ -229,7 +229,7 @@ test_panels (gconstpointer data)
   assert_close (what, got, want, n_out, TOL);
   if (!c->transposed && cg_conv2d_direct_supported (&c->shape)) {
     float *split = g_new (float,
-        cg_conv2d_panels_scratch_floats (&c->shape, is[1], is[2]));
+        cg_conv2d_direct_scratch_floats (&c->shape, is[1], is[2]));
     g_free (prep);
     prep = g_new (float, cg_conv2d_direct_prepared_floats (&c->shape));
     cg_conv2d_direct_prepare (prep, w, &c->shape);
@@ -401,7 +401,8 @@ test_panels_vs_im2col (void)
         }
       } else {
         n_col = MAX (cg_conv2d_col_floats (&s, h, w, 1 << 20),
-            cg_conv2d_panels_scratch_floats (&s, h, w));
+            MAX (cg_conv2d_panels_scratch_floats (&s, h, w),
+                cg_conv2d_direct_scratch_floats (&s, h, w)));
         col = g_new (float, n_col);
         cg_conv2d_forward (want, in, wt, b, &s, h, w, col, 1 << 20);
         prep = g_new (float, cg_conv2d_panels_prepared_floats (&s));
