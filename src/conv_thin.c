@@ -112,10 +112,11 @@ typedef struct
 } ThinJob;
 
 /* ---- The forward. Tasks are runs of task_rows output rows, at most
- * THIN_TASKS, each with its part of the scratch: a ring of the k padded
- * input rows of each input channel that the current output row reads,
- * one row copied in per output row and channel (the cache holds the
- * ring), and pointers to them. Reading the input in place instead left
+ * THIN_TASKS, each with its part of the scratch (after the repacked
+ * weights): a ring of the k + 1 padded input rows of each input channel
+ * that the current one or two output rows read, one row copied in per
+ * output row and channel (the cache holds the ring), and pointers to
+ * them. Reading the input in place instead left
  * the blocks at the edges to copy their padded spans, per row and block:
  * twice the copying and 224 calls per output row (ngf 16 at 320x240:
  * 1.67 -> 1.9 ms). ---- */
@@ -124,7 +125,7 @@ typedef struct
 typedef struct
 {
   float *out;
-  const float *in, *weight, *bias;
+  const float *in, *bias;
   const float *packed;          /* the weights, pack_weights */
   const CgMoments *in_norm;
   const CgConvShape *s;
@@ -378,7 +379,7 @@ cg_conv2d_thin_forward (float *out, const float *in,
   tasks = (oh + task_rows - 1) / task_rows;
   pack_weights (scratch, weight, s);
   job = (ThinForward) {
-  out, in, weight, bias, scratch, in_norm, s, h, w, oh, ow, task_rows, tanh,
+  out, in, bias, scratch, in_norm, s, h, w, oh, ow, task_rows, tanh,
         moments, scratch};
   cg_parallel_for (tasks, CG_CPU_KERNEL (thin_rows_v8, thin_rows_v16), &job);
   if (moments)
