@@ -227,8 +227,10 @@ CHANNEL_GROUP (const ThinForward * j, ThinRows * t, int y, int co,
 /* Each channel group's blocks as a function of its own: inlined into one
  * function, a change to one group's blocking changed the registers GCC
  * gave the others (widening the 3 -> 16 blocks slowed 16 -> 3 by 6%). */
-#define GROUP(NROWS, NCO, NV) THIN_CAT (THIN_CAT (THIN_CAT (THIN_CAT ( \
-    THIN_CAT (THIN_CAT (group, VW), _), NROWS), NCO), x), NV)
+#define GROUP__(vw, rows, nco, nv) group ## vw ## _ ## rows ## rows_ ## \
+    nco ## x ## nv
+#define GROUP_(vw, rows, nco, nv) GROUP__ (vw, rows, nco, nv)
+#define GROUP(NROWS, NCO, NV) GROUP_ (VW, NROWS, NCO, NV)
 #define DEFINE_GROUP(NROWS, NCO, NV) \
   THIN_FUNC_ATTRS __attribute__ ((noinline)) static void \
   GROUP (NROWS, NCO, NV) (const ThinForward * j, ThinRows * t, int y, \
@@ -307,6 +309,8 @@ THIN_ROWS (gpointer data, int begin, int end)
   }
 }
 #undef GROUP
+#undef GROUP_
+#undef GROUP__
 
 /* ---- The weight gradient: dweight [co][ci][ky][kx] += the sum over the
  * band's output pixels of dout [co][y][x] . xpad [ci][y + ky][x + kx].
