@@ -115,8 +115,9 @@ test_locality (void)
     worker_ran += job.by_caller[n - 1] == 2;
     g_free (job.by_caller);
   }
-  /* the worker is awake and takes its share most of the time */
-  g_assert_cmpint (worker_ran, >, 25);
+  /* the worker took part (not a timing test: on a loaded machine it may
+   * miss many of the rounds) */
+  g_assert_cmpint (worker_ran, >, 0);
   cg_pool_pop ();
   cg_pool_free (pool);
 }
