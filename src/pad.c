@@ -98,27 +98,35 @@ cg_reflect_pad_backward (float *dinput, const float *doutput, int c, int h,
 }
 
 /* dst[x] = src[2 x] for x in [0, n), src holding `avail` floats: the even
- * lanes of 16 consecutive floats, eight outputs at a time while those 16
- * are readable (the stride-2 layers' im2col), then one by one. With
- * `norm`, ReLU (x * norm[0] + norm[1]) of each. */
+ * lanes of 32 consecutive floats, sixteen outputs at a time while those
+ * 32 are readable (the stride-2 layers' split; the AVX-512 clone makes
+ * the shuffle one two-source permute), then one by one. With `norm`,
+ * ReLU (x * norm[0] + norm[1]) of each. */
+typedef float gather_v16 __attribute__ ((vector_size (64)));
+typedef int gather_v16i __attribute__ ((vector_size (64)));
+
 CG_SIMD_CLONES static void
 gather_even (float *dst, const float *src, int n, int avail,
     const float *norm)
 {
-  const cg_v8i even = { 0, 2, 4, 6, 8, 10, 12, 14 };
-  cg_v8 scale = cg_v8_splat (norm ? norm[0] : 1.0f);
-  cg_v8 offset = cg_v8_splat (norm ? norm[1] : 0.0f);
-  cg_v8 zero = cg_v8_splat (0.0f);
+  const gather_v16i even = { 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24,
+    26, 28, 30
+  };
+  gather_v16 scale = (gather_v16) { } + (norm ? norm[0] : 1.0f);
+  gather_v16 offset = (gather_v16) { } + (norm ? norm[1] : 0.0f);
+  gather_v16 zero = { };
   int x = 0;
 
-  for (; x + 8 <= n && 2 * x + 16 <= avail; x += 8) {
-    cg_v8 v = __builtin_shuffle (cg_v8_load (src + 2 * x),
-        cg_v8_load (src + 2 * x + 8), even);
+  for (; x + 16 <= n && 2 * x + 32 <= avail; x += 16) {
+    gather_v16 a, b, v;
+    memcpy (&a, src + 2 * x, sizeof a);
+    memcpy (&b, src + 2 * x + 16, sizeof b);
+    v = __builtin_shuffle (a, b, even);
     if (norm) {
       v = v * scale + offset;
-      v = cg_v8_select (v > zero, v, zero);
+      v = (gather_v16) ((gather_v16i) v & (v > zero));
     }
-    cg_v8_store (dst + x, v);
+    memcpy (dst + x, &v, sizeof v);
   }
   for (; x < n; x++)
     dst[x] = norm ? MAX (src[2 * x] * norm[0] + norm[1], 0.0f) : src[2 * x];
