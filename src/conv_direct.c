@@ -506,19 +506,16 @@ down_rows (gpointer data, int begin, int end)
       for (int g = 0; g < groups; g++)
         down_block (j, ring, slot, oy, g, x0, sums, DNV);
     }
+    /* the columns left, fewer than 16 DNV: 1 to DNV masked vectors */
+    G_STATIC_ASSERT (DNV == 3);
     switch ((j->ow - x0 + 15) / 16) {
 #define REST(n) case n: \
-      if (n <= DNV) \
-        for (int g = 0; g < groups; g++) \
-          down_block (j, ring, slot, oy, g, x0, sums, n); \
+      for (int g = 0; g < groups; g++) \
+        down_block (j, ring, slot, oy, g, x0, sums, n); \
       break
         REST (1);
         REST (2);
         REST (3);
-        REST (4);
-        REST (5);
-        REST (6);
-        REST (7);
 #undef REST
       default:
         break;

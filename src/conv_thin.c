@@ -139,7 +139,7 @@ typedef struct
 {
   int y0;                       /* the output row `rows` are for */
   const float **rows;           /* [cin * (k + 1)]: input rows y0, ... */
-  float *ring;                  /* [cin][k][ring_row_floats] */
+  float *ring;                  /* [cin][k + 1][ring_row_floats] */
   float *sums;                  /* [2][cout][VW]: a row's lane sums */
 } ThinRows;
 

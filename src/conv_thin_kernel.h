@@ -98,7 +98,9 @@ TAPS_BLOCK (const ThinForward * j, const ThinRows * t, int y, int co,
       }
       /* one input row's k taps into the output rows it reaches: the
        * first (kernel row i) if USE0, the second (kernel row i - 1) if
-       * USE1, as three loops rather than tests in one */
+       * USE1, as three loops rather than tests in one. The input stays
+       * in a register: GCC otherwise folds each load into every
+       * channel's FMA, reading it NCO times (half speed). */
 #if VW == 16
 #define KEEP_IN_REGISTER(x) __asm__ ("":"+v" (x))
 #else
@@ -124,8 +126,6 @@ TAPS_BLOCK (const ThinForward * j, const ThinRows * t, int y, int co,
               acc[NROWS - 1][c][v] += in[v] * wt; \
           } \
       }
-      /* (GCC otherwise folds each input load into every channel's FMA,
-       * reading it NCO times: half speed) */
       if (NROWS == 1)
         TAP_ROW (1, 0)
       else if (i == 0)

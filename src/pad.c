@@ -97,6 +97,13 @@ cg_reflect_pad_backward (float *dinput, const float *doutput, int c, int h,
   cg_parallel_for (c, pad_backward_channels, &job);
 }
 
+/* ReLU (x * norm[0] + norm[1]), or x without a norm */
+static inline float
+norm_relu (float x, const float *norm)
+{
+  return norm ? MAX (x * norm[0] + norm[1], 0.0f) : x;
+}
+
 /* dst[x] = src[2 x] for x in [0, n), src holding `avail` floats: the even
  * lanes of 32 consecutive floats, sixteen outputs at a time while those
  * 32 are readable (the stride-2 layers' split; the AVX-512 clone makes
@@ -129,13 +136,7 @@ gather_even (float *dst, const float *src, int n, int avail,
     memcpy (dst + x, &v, sizeof v);
   }
   for (; x < n; x++)
-    dst[x] = norm ? MAX (src[2 * x] * norm[0] + norm[1], 0.0f) : src[2 * x];
-}
-
-static inline float
-norm_relu (float x, const float *norm)
-{
-  return norm ? MAX (x * norm[0] + norm[1], 0.0f) : x;
+    dst[x] = norm_relu (src[2 * x], norm);
 }
 
 /* cg_gather_span, and with `norm` cg_gather_span_norm_relu */
